@@ -1,0 +1,19 @@
+"""The application factory."""
+from flask import Flask
+
+from gateway import db, errors
+from gateway.config import Config
+from gateway.faces import mlflow
+
+
+def create_app(config=None):
+    """Build the app; a `config` mapping overrides the defaults and GATEWAY_* variables."""
+    app = Flask(__name__)
+    app.config.from_object(Config)
+    app.config.from_prefixed_env("GATEWAY")
+    app.config.update(config or {})
+    app.url_map.strict_slashes = False
+    app.json.sort_keys = False  # keep MLflow's field order
+    for part in (db, errors, mlflow):
+        part.init_app(app)
+    return app

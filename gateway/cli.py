@@ -1,0 +1,65 @@
+"""The `gateway` command: `gateway serve` and `gateway db upgrade`."""
+import os
+
+import click
+from gunicorn.app.base import BaseApplication
+
+from gateway import migrations
+from gateway.app import create_app
+from gateway.db import database
+
+
+@click.group()
+def main():
+    """The model-registry gateway."""
+
+
+@main.group()
+def db():
+    """Database maintenance."""
+
+
+@db.command()
+def upgrade():
+    """Create or migrate the schema (run once, before the workers start)."""
+    applied = _upgrade()
+    click.echo(f"schema upgraded: applied {applied}" if applied else "schema is up to date")
+
+
+def _upgrade():
+    app = create_app()
+    with app.app_context(), database.connection_context():
+        return migrations.upgrade()
+
+
+def default_workers():
+    """Two per core plus one, gunicorn's rule for synchronous workers."""
+    return 2 * (os.cpu_count() or 1) + 1
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=default_workers(), show_default=True, type=int)
+@click.option("--access-log/--no-access-log", default=False, show_default=True)
+def serve(host, port, workers, access_log):
+    """Migrate the schema, then serve the gateway with gunicorn."""
+    _upgrade()
+    options = {"bind": f"{host}:{port}", "workers": workers, "accesslog": "-" if access_log else None}
+    GunicornServer(options).run()
+
+
+class GunicornServer(BaseApplication):
+    """gunicorn running create_app() in each worker (no app is shared across a fork)."""
+
+    def __init__(self, options):
+        self.options = options
+        super().__init__()
+
+    def load_config(self):
+        for key, value in self.options.items():
+            if value is not None:
+                self.cfg.set(key, value)
+
+    def load(self):
+        return create_app()

@@ -1,0 +1,68 @@
+"""Every failure becomes an error body in the format of the face that was asked."""
+import logging
+
+from flask import current_app, jsonify, request
+from peewee import OperationalError
+from werkzeug.exceptions import HTTPException
+
+from gateway.exceptions import AlreadyExists, Conflict, GatewayError, InvalidParameter, NotFound
+
+log = logging.getLogger(__name__)
+
+# Face-neutral kinds of failure and the HTTP status each gets unless a face says otherwise.
+STATUSES = {"invalid": 400, "not_found": 404, "already_exists": 409, "conflict": 409,
+            "endpoint_not_found": 404, "method_not_allowed": 405, "too_large": 413,
+            "unavailable": 503, "internal": 500}
+_KINDS = {InvalidParameter: "invalid", NotFound: "not_found", AlreadyExists: "already_exists",
+          Conflict: "conflict"}
+_HTTP_KINDS = {404: "endpoint_not_found", 405: "method_not_allowed", 413: "too_large"}
+
+
+def init_app(app):
+    """Register the handlers; faces add their formatters to app.extensions["error_formats"]."""
+    app.extensions.setdefault("error_formats", {})
+    app.register_error_handler(GatewayError, _domain_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(OperationalError, _database_error)
+    app.register_error_handler(Exception, _unexpected_error)
+
+
+def register_format(app, prefix, formatter):
+    """Answer errors under a path prefix with formatter(kind, message, status) -> (body, status).
+
+    The longest matching prefix wins; the prefix "" is the default face.
+    """
+    app.extensions.setdefault("error_formats", {})[prefix] = formatter
+
+
+def error_response(kind, message, status=None):
+    """The error response of the face serving the current request."""
+    formats = current_app.extensions["error_formats"]
+    prefix = max((p for p in formats if request.path.startswith(p)), key=len)
+    body, status = formats[prefix](kind, message, status or STATUSES[kind])
+    return jsonify(body), status
+
+
+def _domain_error(error):
+    kind = next(k for cls, k in _KINDS.items() if isinstance(error, cls))
+    return error_response(kind, error.message)
+
+
+def _http_error(error):
+    kind = _HTTP_KINDS.get(error.code, "invalid" if error.code < 500 else "internal")
+    response, status = error_response(kind, error.description, error.code)
+    if error.code == 405:
+        response.headers["Allow"] = error.get_response().headers.get("Allow", "")
+    return response, status
+
+
+def _database_error(error):
+    if "locked" in str(error) or "could not serialize" in str(error):
+        log.warning("database busy: %s", error)
+        return error_response("unavailable", "The database is busy; retry the request.")
+    return _unexpected_error(error)
+
+
+def _unexpected_error(error):
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return error_response("internal", "An internal error occurred.")

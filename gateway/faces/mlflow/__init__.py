@@ -1,0 +1,29 @@
+"""The MLflow face: the registry under /api/2.0/mlflow and /ajax-api/2.0/mlflow."""
+from flask import Blueprint, g
+
+from gateway.errors import register_format
+from gateway.faces.mlflow import model_versions, registered_models, server, workspaces
+from gateway.faces.mlflow.errors import format_error
+
+REGISTRY_ROOTS = {"api": "/api/2.0/mlflow", "ajax": "/ajax-api/2.0/mlflow"}
+WORKSPACE_ROOTS = {"api": "/api/3.0/mlflow", "ajax": "/ajax-api/3.0/mlflow"}
+
+registry = Blueprint("registry", __name__)
+registry.register_blueprint(registered_models.bp)
+registry.register_blueprint(model_versions.bp)
+
+
+@registry.before_request
+def _scope_to_workspace():
+    g.workspace = workspaces.from_header()
+
+
+def init_app(app):
+    """Mount the registry under both MLflow roots; MLflow's error body is the default."""
+    for label, root in REGISTRY_ROOTS.items():
+        app.register_blueprint(registry, name=f"mlflow_{label}", url_prefix=root)
+    for label, root in WORKSPACE_ROOTS.items():
+        app.register_blueprint(workspaces.bp, name=f"mlflow_{label}_workspaces",
+                               url_prefix=root + workspaces.bp.url_prefix)
+    app.register_blueprint(server.bp, name="mlflow_server")
+    register_format(app, "", format_error)

@@ -1,0 +1,19 @@
+"""MLflow's error body and status for each kind of failure."""
+
+_CODES = {
+    "invalid": "INVALID_PARAMETER_VALUE",
+    "not_found": "RESOURCE_DOES_NOT_EXIST",
+    "already_exists": "RESOURCE_ALREADY_EXISTS",
+    "conflict": "RESOURCE_CONFLICT",
+    "endpoint_not_found": "ENDPOINT_NOT_FOUND",
+    # MLflow names an RPC by method and path, so a wrong method is an unknown endpoint.
+    "method_not_allowed": "ENDPOINT_NOT_FOUND",
+    "too_large": "INVALID_PARAMETER_VALUE",
+    "unavailable": "TEMPORARILY_UNAVAILABLE",
+    "internal": "INTERNAL_ERROR",
+}
+
+
+def format_error(kind, message, status):
+    """{"error_code", "message"}; MLflow answers RESOURCE_ALREADY_EXISTS with 400, not 409."""
+    return {"error_code": _CODES[kind], "message": message}, 400 if kind == "already_exists" else status

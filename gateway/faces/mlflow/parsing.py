@@ -1,0 +1,71 @@
+"""Read a request the way MLflow's server does, and load it with a marshmallow schema."""
+import json
+
+from flask import request
+from marshmallow import ValidationError, fields
+
+from gateway.exceptions import InvalidParameter
+from gateway.validation import missing_value
+
+SEE_DOCS = " See the API docs for more information about request parameters."
+
+
+def parse(schema):
+    """The request's parameters, loaded and type-checked by schema."""
+    data = _request_data(schema)
+    try:
+        return schema.load(data)
+    except ValidationError as error:
+        raise InvalidParameter(_message(error.messages, data)) from None
+
+
+def _request_data(schema):
+    # GET reads the query string (repeated keys for lists); a GET without one, and every
+    # other verb, reads a JSON body.
+    if request.method == "GET" and request.args:
+        return {key: request.args.getlist(key)
+                if isinstance(schema.fields.get(key), fields.List) else request.args[key]
+                for key in request.args}
+    if request.method in ("POST", "PUT"):
+        _check_content_type()
+    return json_body()
+
+
+def _check_content_type():
+    if request.content_type is None:
+        raise InvalidParameter("Bad Request. Content-Type header is missing.")
+    if request.content_type.split(";")[0].strip() != "application/json":
+        raise InvalidParameter("Bad Request. Content-Type must be one of ['application/json'].")
+
+
+def json_body():
+    """The request body as a JSON object ({} when empty)."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+        if isinstance(data, str):  # old clients double-encode their JSON
+            data = json.loads(data)
+    except (ValueError, RecursionError) as error:
+        raise InvalidParameter(f"Malformed JSON request body: {_short(error)}") from None
+    if not isinstance(data, dict):
+        raise InvalidParameter("The request body must be a JSON object.")
+    return data
+
+
+def _short(error):
+    return "nested too deeply" if isinstance(error, RecursionError) else str(error)[:200]
+
+
+def _message(errors, data):
+    """MLflow's wording for the first invalid field."""
+    field = next(iter(errors))
+    value = data.get(field)
+    if value is None or value == "":
+        return missing_value(field) + SEE_DOCS
+    shown = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    if len(shown) > 200:
+        shown = shown[:200] + "..."
+    return (f"Invalid value {shown} for parameter '{field}' supplied:  Hint: Value was of type "
+            f"'{type(value).__name__}'.{SEE_DOCS}")

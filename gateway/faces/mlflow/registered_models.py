@@ -1,0 +1,92 @@
+"""MLflow's registered-model RPCs: /registered-models/*."""
+from flask import Blueprint, g
+
+from gateway.faces.mlflow import schemas
+from gateway.faces.mlflow.parsing import parse
+from gateway.services import model_versions, registered_models
+
+bp = Blueprint("registered_models", __name__, url_prefix="/registered-models")
+
+
+def _model(row):
+    return {"registered_model": schemas.registered_model_schema.dump(row)}
+
+
+@bp.post("/create")
+def create():
+    """Create a registered model."""
+    return _model(registered_models.create(g.workspace, **parse(schemas.create_registered_model)))
+
+
+@bp.get("/get")
+def get():
+    """Get a registered model with its latest versions."""
+    return _model(registered_models.get(g.workspace, **parse(schemas.model_name)))
+
+
+@bp.patch("/update")
+def update():
+    """Change a registered model's description."""
+    return _model(registered_models.update(g.workspace, **parse(schemas.update_registered_model)))
+
+
+@bp.post("/rename")
+def rename():
+    """Rename a registered model."""
+    return _model(registered_models.rename(g.workspace, **parse(schemas.rename_registered_model)))
+
+
+@bp.delete("/delete")
+def delete():
+    """Delete a registered model and all its versions."""
+    registered_models.delete(g.workspace, **parse(schemas.model_name))
+    return {}
+
+
+@bp.get("/search")
+def search():
+    """Search registered models with an MLflow filter."""
+    rows, token = registered_models.search(g.workspace, **parse(schemas.search_registered_models))
+    return schemas.page("registered_models", rows, token, schemas.registered_models_schema)
+
+
+@bp.route("/get-latest-versions", methods=["POST", "GET"])
+def get_latest_versions():
+    """The newest version in each requested stage."""
+    rows = model_versions.latest(g.workspace, **parse(schemas.get_latest_versions))
+    return {"model_versions": schemas.model_versions_schema.dump(rows)} if rows else {}
+
+
+@bp.post("/set-tag")
+def set_tag():
+    """Set a tag on a registered model."""
+    registered_models.set_tag(g.workspace, **parse(schemas.set_registered_model_tag))
+    return {}
+
+
+@bp.delete("/delete-tag")
+def delete_tag():
+    """Delete a tag of a registered model."""
+    registered_models.delete_tag(g.workspace, **parse(schemas.delete_registered_model_tag))
+    return {}
+
+
+@bp.post("/alias")
+def set_alias():
+    """Point an alias at a version."""
+    registered_models.set_alias(g.workspace, **parse(schemas.set_alias))
+    return {}
+
+
+@bp.delete("/alias")
+def delete_alias():
+    """Delete an alias."""
+    registered_models.delete_alias(g.workspace, **parse(schemas.alias_ref))
+    return {}
+
+
+@bp.get("/alias")
+def get_by_alias():
+    """The version an alias points to."""
+    row = model_versions.by_alias(g.workspace, **parse(schemas.alias_ref))
+    return {"model_version": schemas.model_version_schema.dump(row)}

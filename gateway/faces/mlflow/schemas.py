@@ -1,0 +1,201 @@
+"""Request and response schemas of the MLflow face, in MLflow's JSON shapes."""
+from marshmallow import EXCLUDE, Schema, fields, post_dump
+from marshmallow.validate import Length
+
+
+class Request(Schema):
+    """Base of request schemas: like MLflow, ignore fields we do not know."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+def required():
+    # MLflow treats an empty string like a missing value.
+    return fields.String(required=True, validate=Length(min=1))
+
+
+def optional(default=None):
+    return fields.String(load_default=default, allow_none=True)
+
+
+class Tag(Request):
+    key = optional()
+    value = optional("")
+
+
+def tag_list():
+    return fields.List(fields.Nested(Tag), load_default=list)
+
+
+class CreateRegisteredModel(Request):
+    name = required()
+    tags = tag_list()
+    description = optional("")
+
+
+class ModelName(Request):
+    name = required()
+
+
+class RenameRegisteredModel(ModelName):
+    new_name = optional()
+
+
+class UpdateRegisteredModel(ModelName):
+    description = optional("")
+
+
+class Search(Request):
+    filter_string = fields.String(data_key="filter", load_default="")
+    order_by = fields.List(fields.String(), load_default=list)
+    page_token = optional()
+
+
+class SearchRegisteredModels(Search):
+    max_results = fields.Integer(load_default=100)
+
+
+class SearchModelVersions(Search):
+    max_results = fields.Integer(load_default=200000)
+
+
+class GetLatestVersions(ModelName):
+    stages = fields.List(fields.String(), load_default=list)
+
+
+class SetRegisteredModelTag(ModelName):
+    key = required()
+    value = optional("")
+
+
+class DeleteRegisteredModelTag(ModelName):
+    key = required()
+
+
+class AliasRef(ModelName):
+    alias = required()
+
+
+class SetAlias(AliasRef):
+    version = required()
+
+
+class CreateModelVersion(ModelName):
+    source = required()
+    run_id = optional("")
+    tags = tag_list()
+    run_link = optional("")
+    description = optional("")
+    model_id = optional()
+
+
+class VersionRef(ModelName):
+    version = required()
+
+
+class UpdateModelVersion(VersionRef):
+    description = optional("")
+
+
+class TransitionStage(VersionRef):
+    stage = required()
+    archive_existing_versions = fields.Boolean(load_default=False)
+
+
+class SetModelVersionTag(VersionRef):
+    key = required()
+    value = optional("")
+
+
+class DeleteModelVersionTag(VersionRef):
+    key = required()
+
+
+class CreateWorkspace(Request):
+    name = required()
+    description = optional()
+    default_artifact_root = optional()
+
+
+class UpdateWorkspace(Request):
+    description = optional()
+    default_artifact_root = optional()
+
+
+class Response(Schema):
+    """Base of response schemas: proto2 JSON omits unset fields and listed empty ones."""
+    OMIT_EMPTY = ()
+
+    @post_dump
+    def omit(self, data, **kwargs):
+        return {key: value for key, value in data.items()
+                if value is not None and not (key in self.OMIT_EMPTY and value in ("", []))}
+
+
+class ModelVersionSchema(Response):
+    OMIT_EMPTY = ("status_message", "tags", "aliases")
+    name = fields.Function(lambda row: row.registered_model.name)
+    version = fields.Function(lambda row: str(row.version))
+    creation_timestamp = fields.Integer()
+    last_updated_timestamp = fields.Integer()
+    current_stage = fields.String()
+    description = fields.String()
+    source = fields.String()
+    run_id = fields.String()
+    status = fields.String()
+    status_message = fields.String()
+    tags = fields.Raw()
+    run_link = fields.String()
+    aliases = fields.Raw()
+
+
+class RegisteredModelSchema(Response):
+    OMIT_EMPTY = ("description", "latest_versions", "tags", "aliases")
+    name = fields.String()
+    creation_timestamp = fields.Integer()
+    last_updated_timestamp = fields.Integer()
+    description = fields.String()
+    latest_versions = fields.List(fields.Nested(ModelVersionSchema))
+    tags = fields.Raw()
+    aliases = fields.Raw()
+
+
+class WorkspaceSchema(Response):
+    name = fields.String()
+    description = fields.String()
+    default_artifact_root = fields.String()
+
+
+create_registered_model = CreateRegisteredModel()
+model_name = ModelName()
+rename_registered_model = RenameRegisteredModel()
+update_registered_model = UpdateRegisteredModel()
+search_registered_models = SearchRegisteredModels()
+search_model_versions = SearchModelVersions()
+get_latest_versions = GetLatestVersions()
+set_registered_model_tag = SetRegisteredModelTag()
+delete_registered_model_tag = DeleteRegisteredModelTag()
+alias_ref = AliasRef()
+set_alias = SetAlias()
+create_model_version = CreateModelVersion()
+version_ref = VersionRef()
+update_model_version = UpdateModelVersion()
+transition_stage = TransitionStage()
+set_model_version_tag = SetModelVersionTag()
+delete_model_version_tag = DeleteModelVersionTag()
+create_workspace = CreateWorkspace()
+update_workspace = UpdateWorkspace()
+
+model_version_schema = ModelVersionSchema()
+model_versions_schema = ModelVersionSchema(many=True)
+registered_model_schema = RegisteredModelSchema()
+registered_models_schema = RegisteredModelSchema(many=True)
+workspace_schema = WorkspaceSchema()
+workspaces_schema = WorkspaceSchema(many=True)
+
+
+def page(key, rows, token, schema):
+    """A search answer: the rows and the next page's token, each omitted when empty."""
+    body = {key: schema.dump(rows), "next_page_token": token}
+    return {name: value for name, value in body.items() if value}

@@ -1,0 +1,39 @@
+"""Schema migrations, run once by `gateway db upgrade` before any worker starts."""
+from gateway.db import database, is_sqlite
+from gateway.models import DEFAULT_WORKSPACE, REGISTRY_MODELS, SchemaVersion, Workspace
+
+
+def _initial_schema():
+    database.create_tables(REGISTRY_MODELS)
+    Workspace.insert(name=DEFAULT_WORKSPACE, description="The default workspace").execute()
+
+
+# Append only: each entry runs once, in order, inside the upgrade transaction.
+MIGRATIONS = [_initial_schema]
+
+
+def current_version():
+    """The schema version of the bound database (0 for an empty one)."""
+    if not SchemaVersion.table_exists():
+        return 0
+    row = SchemaVersion.select().order_by(SchemaVersion.version.desc()).first()
+    return row.version if row else 0
+
+
+def upgrade():
+    """Apply pending migrations; safe to run concurrently, returns the versions applied."""
+    with database.atomic():
+        _lock()
+        database.create_tables([SchemaVersion])
+        start = current_version()
+        for number, step in enumerate(MIGRATIONS[start:], start + 1):
+            step()
+            SchemaVersion.insert(version=number).execute()
+    return list(range(start + 1, len(MIGRATIONS) + 1))
+
+
+def _lock():
+    # SQLite's BEGIN IMMEDIATE already serialises writers; PostgreSQL needs an explicit lock
+    # so two upgraders never both run CREATE TABLE.
+    if not is_sqlite():
+        database.execute_sql("SELECT pg_advisory_xact_lock(7215001)")

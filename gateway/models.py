@@ -1,0 +1,105 @@
+"""Peewee models of the registry; constraints live in the database, not in Python."""
+import time
+
+from peewee import (BigIntegerField, CharField, ForeignKeyField, IntegerField, Model,
+                    TextField)
+
+from gateway.db import database
+
+DEFAULT_WORKSPACE = "default"
+# MLflow keeps deleted versions as rows in this pseudo-stage, so numbers are never reused.
+DELETED_STAGE = "Deleted_Internal"
+
+
+def now_ms():
+    """The current time in integer milliseconds, MLflow's timestamp unit."""
+    return int(time.time() * 1000)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class SchemaVersion(BaseModel):
+    """The schema version the migrations have reached."""
+    version = IntegerField()
+
+
+class Workspace(BaseModel):
+    """A tenant namespace; every registry row belongs to exactly one."""
+    name = CharField(primary_key=True, max_length=63)
+    description = TextField(null=True)
+    default_artifact_root = TextField(null=True)
+    creation_timestamp = BigIntegerField(default=now_ms)
+
+
+class RegisteredModel(BaseModel):
+    """A named model; `last_version` is the highest version number ever handed out."""
+    workspace = ForeignKeyField(Workspace, field=Workspace.name, column_name="workspace",
+                                on_delete="CASCADE")
+    name = CharField(max_length=256)
+    description = TextField(default="")
+    creation_timestamp = BigIntegerField(default=now_ms)
+    last_updated_timestamp = BigIntegerField(default=now_ms)
+    last_version = IntegerField(default=0)
+
+    class Meta:
+        indexes = ((("workspace", "name"), True),)
+
+
+class ModelVersion(BaseModel):
+    """One version of a registered model; deleted versions stay as DELETED_STAGE rows."""
+    registered_model = ForeignKeyField(RegisteredModel, on_delete="CASCADE", backref="versions")
+    version = IntegerField()
+    creation_timestamp = BigIntegerField(default=now_ms)
+    last_updated_timestamp = BigIntegerField(default=now_ms)
+    description = TextField(default="")
+    user_id = CharField(max_length=256, null=True)
+    current_stage = CharField(max_length=20, default="None")
+    source = TextField(default="")
+    storage_location = TextField(null=True)
+    run_id = CharField(max_length=32, default="")
+    run_link = TextField(default="")
+    model_id = CharField(max_length=64, null=True)
+    status = CharField(max_length=20, default="READY")
+    status_message = TextField(null=True)
+
+    class Meta:
+        indexes = (
+            (("registered_model", "version"), True),
+            (("last_updated_timestamp",), False),
+        )
+
+
+class RegisteredModelTag(BaseModel):
+    registered_model = ForeignKeyField(RegisteredModel, on_delete="CASCADE", backref="tag_rows")
+    key = CharField(max_length=250)
+    value = TextField(default="")
+
+    class Meta:
+        indexes = ((("registered_model", "key"), True), (("key", "value"), False))
+
+
+class ModelVersionTag(BaseModel):
+    model_version = ForeignKeyField(ModelVersion, on_delete="CASCADE", backref="tag_rows")
+    key = CharField(max_length=250)
+    value = TextField(default="")
+
+    class Meta:
+        indexes = ((("model_version", "key"), True), (("key", "value"), False))
+
+
+class ModelAlias(BaseModel):
+    """An alias of a registered model pointing at exactly one of its versions."""
+    registered_model = ForeignKeyField(RegisteredModel, on_delete="CASCADE", backref="alias_rows")
+    alias = CharField(max_length=256)
+    model_version = ForeignKeyField(ModelVersion, on_delete="CASCADE", backref="alias_rows")
+
+    class Meta:
+        indexes = ((("registered_model", "alias"), True),)
+
+
+REGISTRY_MODELS = [Workspace, RegisteredModel, ModelVersion, RegisteredModelTag,
+                   ModelVersionTag, ModelAlias]

@@ -1,0 +1,1 @@
+"""The domain layer: plain values in, Peewee rows out, face-neutral errors raised."""

@@ -1,0 +1,224 @@
+"""Model versions: create, read, update, stage transitions, delete, search, tags, aliases."""
+import re
+
+from gateway import validation
+from gateway.search import (MODEL_VERSIONS, make_page_token, parse_filter, parse_order_by,
+                            parse_page_token)
+from gateway.db import database
+from gateway.exceptions import InvalidParameter, NotFound
+from gateway.models import (DELETED_STAGE, ModelAlias, ModelVersion, ModelVersionTag,
+                            RegisteredModel, now_ms)
+from gateway.services import filters, loading, registered_models
+
+MAX_RESULTS = 200000
+# models:/<name>/<version|stage|latest> or models:/<name>@<alias>: a registry reference.
+_REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<ref>[^/]+)|@(?P<alias>[^/]+))/?$")
+_TRAVERSAL = re.compile(r"(^|/)(\.\.|%2e%2e)(/|$)", re.IGNORECASE)
+
+
+def _query():
+    return ModelVersion.select(ModelVersion, RegisteredModel).join(RegisteredModel)
+
+
+def find(workspace, name, version):
+    """The live version row (joined to its model), or NotFound."""
+    number = validation.version_number(version)
+    row = _query().where(RegisteredModel.workspace == workspace, RegisteredModel.name == name,
+                         ModelVersion.version == number,
+                         ModelVersion.current_stage != DELETED_STAGE).first()
+    if row is None:
+        raise NotFound(f"Model Version (name={name}, version={number}) not found")
+    return row
+
+
+def get(workspace, name, version):
+    """A version with its tags and aliases."""
+    return loading.versions([find(workspace, name, version)])[0]
+
+
+def _check_create(name, source, run_id, run_link, description, model_id):
+    validation.model_name(name)
+    if not source:
+        raise InvalidParameter(validation.missing_value("source"))
+    if "\x00" in source or _TRAVERSAL.search(source):
+        raise InvalidParameter(f"Invalid model version source: '{source}'. Sources must not "
+                               "contain '..' path segments or NUL characters.")
+    for path, value, limit in (("source", source, validation.MAX_SOURCE_LENGTH),
+                               ("run_id", run_id, validation.MAX_RUN_ID_LENGTH),
+                               ("run_link", run_link, validation.MAX_SOURCE_LENGTH),
+                               ("description", description, validation.MAX_DESCRIPTION_LENGTH),
+                               ("model_id", model_id, 64)):
+        validation.check_length(path, value, limit)
+
+
+def _resolve_source(workspace, source, run_id):
+    """Canonicalise a models:/ registry source as MLflow does: (source, storage, run_id)."""
+    match = _REGISTRY_URI.match(source)
+    if not match:
+        return source, None, run_id
+    name, ref, alias = match["name"], match["ref"], match["alias"]
+    if alias:
+        origin = by_alias(workspace, name, alias)
+    elif ref.isdigit():
+        origin = find(workspace, name, ref)
+    else:
+        stage = None if ref.lower() == "latest" else [validation.stage(ref)]
+        found = latest(workspace, name, stage)
+        if not found:
+            raise NotFound(f"No versions of model with name '{name}' and stage '{ref}' found")
+        origin = max(found, key=lambda row: row.version)
+    if run_id and origin.run_id and run_id != origin.run_id:
+        raise InvalidParameter(f"The run_id '{run_id}' does not match the run_id of the source "
+                               f"model version '{origin.run_id}'.")
+    return (f"models:/{name}/{origin.version}", origin.storage_location or origin.source,
+            run_id or origin.run_id)
+
+
+def create(workspace, name, source, run_id="", tags=(), run_link="", description="",
+           model_id=None, user_id=None):
+    """Create the next version of a model; numbers are never reused, even across workers."""
+    _check_create(name, source, run_id, run_link, description, model_id)
+    tags = registered_models.unique_tags(tags)
+    now = now_ms()
+    with database.atomic():
+        source, storage, run_id = _resolve_source(workspace, source, run_id)
+        # The UPDATE takes the model's row lock (PostgreSQL) or the write lock (SQLite), so
+        # concurrent creates are serialised here and each reads its own number.
+        bumped = (RegisteredModel.update(last_version=RegisteredModel.last_version + 1,
+                                         last_updated_timestamp=now)
+                  .where(RegisteredModel.workspace == workspace, RegisteredModel.name == name)
+                  .execute())
+        if not bumped:
+            raise registered_models.not_found(name)
+        model = RegisteredModel.get(RegisteredModel.workspace == workspace,
+                                    RegisteredModel.name == name)
+        version = ModelVersion.create(
+            registered_model=model, version=model.last_version, creation_timestamp=now,
+            last_updated_timestamp=now, description=description or "", source=source,
+            storage_location=storage, run_id=run_id or "", run_link=run_link or "",
+            model_id=model_id, user_id=user_id)
+        if tags:
+            ModelVersionTag.insert_many([{"model_version": version, "key": k, "value": v}
+                                         for k, v in tags.items()]).execute()
+    version.registered_model = model
+    version.tags = [{"key": k, "value": v} for k, v in sorted(tags.items())]
+    version.aliases = []
+    return version
+
+
+def update(workspace, name, version, description):
+    """Replace a version's description."""
+    validation.check_length("description", description, validation.MAX_DESCRIPTION_LENGTH)
+    with database.atomic():
+        row = find(workspace, name, version)
+        ModelVersion.update(description=description or "", last_updated_timestamp=now_ms()
+                            ).where(ModelVersion.id == row.id).execute()
+    return get(workspace, name, version)
+
+
+def transition_stage(workspace, name, version, stage, archive_existing_versions=False):
+    """Move a version to a stage, optionally archiving the others in that stage."""
+    stage = validation.stage(stage)
+    if archive_existing_versions and stage not in validation.ACTIVE_STAGES:
+        # MLflow answers this with a 500; it is the caller's mistake, so we say 400.
+        raise InvalidParameter(
+            "Model version transition cannot archive existing model versions because "
+            f"'{stage}' is not an Active stage. Valid stages are "
+            f"{list(validation.ACTIVE_STAGES)}")
+    now = now_ms()
+    with database.atomic():
+        row = find(workspace, name, version)
+        if archive_existing_versions:
+            ModelVersion.update(current_stage="Archived", last_updated_timestamp=now).where(
+                ModelVersion.registered_model == row.registered_model_id,
+                ModelVersion.current_stage == stage, ModelVersion.id != row.id).execute()
+        ModelVersion.update(current_stage=stage, last_updated_timestamp=now
+                            ).where(ModelVersion.id == row.id).execute()
+        RegisteredModel.update(last_updated_timestamp=now
+                               ).where(RegisteredModel.id == row.registered_model_id).execute()
+    return get(workspace, name, version)
+
+
+def delete(workspace, name, version):
+    """Soft-delete a version: its number stays taken, its aliases and tags go."""
+    now = now_ms()
+    with database.atomic():
+        row = find(workspace, name, version)
+        ModelAlias.delete().where(ModelAlias.model_version == row.id).execute()
+        ModelVersionTag.delete().where(ModelVersionTag.model_version == row.id).execute()
+        ModelVersion.update(current_stage=DELETED_STAGE, last_updated_timestamp=now,
+                            source="REDACTED-SOURCE-PATH", storage_location=None,
+                            run_id="REDACTED-RUN-ID", run_link="REDACTED-RUN-LINK",
+                            description="").where(ModelVersion.id == row.id).execute()
+        RegisteredModel.update(last_updated_timestamp=now
+                               ).where(RegisteredModel.id == row.registered_model_id).execute()
+
+
+def latest(workspace, name, stages=None):
+    """The newest version per stage (all four stages when none are named)."""
+    canonical = [validation.stage(stage) for stage in stages or ()]
+    model = registered_models.find(workspace, name)
+    rows = loading.versions(loading.latest_versions([model.id], canonical or None))
+    order = canonical or list(validation.STAGES)
+    return sorted(rows, key=lambda row: order.index(row.current_stage))
+
+
+def download_uri(workspace, name, version):
+    """Where a version's artifacts are."""
+    row = find(workspace, name, version)
+    return row.storage_location or row.source
+
+
+def by_alias(workspace, name, alias):
+    """The version an alias points to; `latest` is the newest live version."""
+    validation.alias(alias)
+    model = registered_models.find(workspace, name)
+    live = _query().where(ModelVersion.registered_model == model.id,
+                          ModelVersion.current_stage != DELETED_STAGE)
+    if alias.lower() == "latest":
+        row = live.order_by(ModelVersion.version.desc()).first()
+        if row is None:
+            raise NotFound(f"No model versions found for registered model '{name}'.")
+    else:
+        row = live.join_from(ModelVersion, ModelAlias).where(ModelAlias.alias == alias).first()
+        if row is None:
+            # MLflow answers a missing alias with 400, not 404.
+            raise InvalidParameter(f"Registered model alias {alias} not found.")
+    return loading.versions([row])[0]
+
+
+def search(workspace, filter_string="", max_results=MAX_RESULTS, order_by=(), page_token=None):
+    """One page of versions matching an MLflow filter, and the next page's token (or None)."""
+    filters.check_max_results(max_results, MAX_RESULTS)
+    clauses = parse_filter(filter_string, MODEL_VERSIONS)
+    order = parse_order_by(order_by, MODEL_VERSIONS)
+    offset = parse_page_token(page_token)
+    rows = list(_query().where(RegisteredModel.workspace == workspace,
+                               ModelVersion.current_stage != DELETED_STAGE,
+                               *filters.model_version_conditions(clauses))
+                .order_by(*filters.ordering(order, "model_version"))
+                .offset(offset).limit(max_results + 1))
+    token = make_page_token(offset + max_results) if len(rows) > max_results else None
+    # MLflow does not populate aliases in search results.
+    return loading.versions(rows[:max_results], aliases=False), token
+
+
+def set_tag(workspace, name, version, key, value=""):
+    """Set (insert or replace) a tag on a version."""
+    validation.tag(key, value)
+    with database.atomic():
+        row = find(workspace, name, version)
+        (ModelVersionTag.insert(model_version=row.id, key=key, value=value)
+         .on_conflict(conflict_target=[ModelVersionTag.model_version, ModelVersionTag.key],
+                      update={ModelVersionTag.value: value})
+         .execute())
+
+
+def delete_tag(workspace, name, version, key):
+    """Remove a tag from a version; removing an absent key succeeds."""
+    if not key:
+        raise InvalidParameter(validation.missing_value("key"))
+    with database.atomic():
+        row = find(workspace, name, version)
+        ModelVersionTag.delete().where(ModelVersionTag.model_version == row.id,
+                                       ModelVersionTag.key == key).execute()

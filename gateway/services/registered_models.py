@@ -1,0 +1,160 @@
+"""Registered models: create, read, update, rename, delete, search, tags and aliases."""
+from peewee import IntegrityError
+
+from gateway import validation
+from gateway.search import (REGISTERED_MODELS, make_page_token, parse_filter, parse_order_by,
+                            parse_page_token)
+from gateway.db import database
+from gateway.exceptions import AlreadyExists, InvalidParameter, NotFound
+from gateway.models import (DELETED_STAGE, ModelAlias, ModelVersion, RegisteredModel,
+                            RegisteredModelTag, Workspace, now_ms)
+from gateway.services import filters, loading
+
+MAX_RESULTS = 1000
+
+
+def not_found(name):
+    return NotFound(f"Registered Model with name={name} not found")
+
+
+def find(workspace, name):
+    """The registered model row, or NotFound."""
+    if not name:
+        raise InvalidParameter(validation.missing_value("name"))
+    model = RegisteredModel.get_or_none(RegisteredModel.workspace == workspace,
+                                        RegisteredModel.name == name)
+    if model is None:
+        raise not_found(name)
+    return model
+
+
+def unique_tags(tags):
+    """Validate tags and keep the last value given for each key."""
+    merged = {}
+    for tag in tags or ():
+        validation.tag(tag.get("key"), tag.get("value", ""))
+        merged[tag["key"]] = tag.get("value", "")
+    return merged
+
+
+def get(workspace, name):
+    """A registered model with its tags, aliases and latest versions."""
+    return loading.registered_models([find(workspace, name)])[0]
+
+
+def create(workspace, name, description="", tags=()):
+    """Create a registered model; the unique index decides duplicates."""
+    validation.model_name(name)
+    validation.check_length("description", description, validation.MAX_DESCRIPTION_LENGTH)
+    tags = unique_tags(tags)
+    now = now_ms()
+    try:
+        with database.atomic():
+            model = RegisteredModel.create(workspace=workspace, name=name,
+                                           description=description or "",
+                                           creation_timestamp=now, last_updated_timestamp=now)
+            if tags:
+                RegisteredModelTag.insert_many([{"registered_model": model, "key": k, "value": v}
+                                                for k, v in tags.items()]).execute()
+    except IntegrityError:
+        if not Workspace.get_or_none(Workspace.name == workspace):
+            raise NotFound(f"Workspace '{workspace}' not found") from None
+        raise AlreadyExists(f"Registered Model (name={name}) already exists.") from None
+    return get(workspace, name)
+
+
+def update(workspace, name, description=""):
+    """Replace the description (MLflow clears it when none is given)."""
+    validation.check_length("description", description, validation.MAX_DESCRIPTION_LENGTH)
+    with database.atomic():
+        model = find(workspace, name)
+        RegisteredModel.update(description=description or "", last_updated_timestamp=now_ms()
+                               ).where(RegisteredModel.id == model.id).execute()
+    return get(workspace, name)
+
+
+def rename(workspace, name, new_name):
+    """Rename a model; its versions, tags and aliases follow it."""
+    if not new_name or not new_name.strip():
+        raise InvalidParameter(validation.missing_value("new_name"))
+    validation.model_name(new_name, path="new_name")
+    now = now_ms()
+    try:
+        with database.atomic():
+            model = find(workspace, name)
+            RegisteredModel.update(name=new_name, last_updated_timestamp=now
+                                   ).where(RegisteredModel.id == model.id).execute()
+            ModelVersion.update(last_updated_timestamp=now
+                                ).where(ModelVersion.registered_model == model.id).execute()
+    except IntegrityError:
+        raise AlreadyExists(f"Registered Model (name={new_name}) already exists.") from None
+    return get(workspace, new_name)
+
+
+def delete(workspace, name):
+    """Delete a model with its versions, tags and aliases (numbering restarts at 1)."""
+    with database.atomic():
+        model = find(workspace, name)
+        RegisteredModel.delete().where(RegisteredModel.id == model.id).execute()
+
+
+def search(workspace, filter_string="", max_results=100, order_by=(), page_token=None):
+    """One page of models matching an MLflow filter, and the next page's token (or None)."""
+    filters.check_max_results(max_results, MAX_RESULTS)
+    clauses = parse_filter(filter_string, REGISTERED_MODELS)
+    order = parse_order_by(order_by, REGISTERED_MODELS)
+    offset = parse_page_token(page_token)
+    rows = list(RegisteredModel.select()
+                .where(RegisteredModel.workspace == workspace,
+                       *filters.registered_model_conditions(clauses))
+                .order_by(*filters.ordering(order, "registered_model"))
+                .offset(offset).limit(max_results + 1))
+    token = make_page_token(offset + max_results) if len(rows) > max_results else None
+    return loading.registered_models(rows[:max_results]), token
+
+
+def set_tag(workspace, name, key, value=""):
+    """Set (insert or replace) a tag on a model."""
+    validation.tag(key, value)
+    with database.atomic():
+        model = find(workspace, name)
+        (RegisteredModelTag.insert(registered_model=model, key=key, value=value)
+         .on_conflict(conflict_target=[RegisteredModelTag.registered_model, RegisteredModelTag.key],
+                      update={RegisteredModelTag.value: value})
+         .execute())
+
+
+def delete_tag(workspace, name, key):
+    """Remove a tag; removing an absent key succeeds."""
+    if not key:
+        raise InvalidParameter(validation.missing_value("key"))
+    with database.atomic():
+        model = find(workspace, name)
+        RegisteredModelTag.delete().where(RegisteredModelTag.registered_model == model.id,
+                                          RegisteredModelTag.key == key).execute()
+
+
+def set_alias(workspace, name, alias, version):
+    """Point an alias at a live version, moving it if it already exists."""
+    validation.alias(alias, reserved=True)
+    number = validation.version_number(version)
+    with database.atomic():
+        model = find(workspace, name)
+        target = ModelVersion.get_or_none(ModelVersion.registered_model == model.id,
+                                          ModelVersion.version == number,
+                                          ModelVersion.current_stage != DELETED_STAGE)
+        if target is None:
+            raise NotFound(f"Model Version (name={name}, version={number}) not found")
+        (ModelAlias.insert(registered_model=model, alias=alias, model_version=target)
+         .on_conflict(conflict_target=[ModelAlias.registered_model, ModelAlias.alias],
+                      update={ModelAlias.model_version: target.id})
+         .execute())
+
+
+def delete_alias(workspace, name, alias):
+    """Remove an alias; removing an absent alias succeeds."""
+    validation.alias(alias)
+    with database.atomic():
+        model = find(workspace, name)
+        ModelAlias.delete().where(ModelAlias.registered_model == model.id,
+                                  ModelAlias.alias == alias).execute()
