@@ -1,0 +1,136 @@
+"""Fixtures: an app on a fresh database, its test client, and real gunicorn servers."""
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+import requests
+
+from gateway import create_app, migrations
+from gateway.db import database, is_sqlite
+from gateway.models import DEFAULT_WORKSPACE, REGISTRY_MODELS, Workspace
+
+# Set to a PostgreSQL URL to run every test on PostgreSQL instead of SQLite files.
+POSTGRES_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL")
+MLFLOW_ROOT = "/api/2.0/mlflow"
+
+
+@pytest.fixture
+def database_url(tmp_path):
+    """A database nobody else is using: a new SQLite file, or an emptied PostgreSQL one."""
+    return POSTGRES_URL or f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture
+def app(database_url):
+    """The app on a migrated, empty database."""
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url})
+    with database.connection_context():
+        migrations.upgrade()
+        if not is_sqlite():
+            _empty_postgres()
+    yield app
+    database.close()
+
+
+def _empty_postgres():
+    tables = ", ".join(model._meta.table_name for model in REGISTRY_MODELS)
+    database.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    Workspace.insert(name=DEFAULT_WORKSPACE, description="The default workspace").execute()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class Api:
+    """Calls to the MLflow face through Flask's test client; paths are relative to the root."""
+
+    def __init__(self, client, root=MLFLOW_ROOT):
+        self.client, self.root = client, root
+
+    def __getattr__(self, method):
+        def call(path, **kwargs):
+            return getattr(self.client, method)(f"{self.root}/{path}", **kwargs)
+        return call
+
+    def model(self, name, **fields):
+        response = self.post("registered-models/create", json={"name": name, **fields})
+        assert response.status_code == 200, response.json
+        return response.json["registered_model"]
+
+    def version(self, name, source="s3://bucket/model", **fields):
+        response = self.post("model-versions/create", json={"name": name, "source": source,
+                                                            **fields})
+        assert response.status_code == 200, response.json
+        return response.json["model_version"]
+
+
+@pytest.fixture
+def api(client):
+    return Api(client)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A gunicorn process serving the gateway on a free port."""
+
+    def __init__(self, database_url, workers=2, env=None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "GATEWAY_DATABASE_URL": database_url, **(env or {})}
+        subprocess.run([sys.executable, "-m", "gateway", "db", "upgrade"], env=self.env,
+                       check=True, capture_output=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{self.port}",
+             "--graceful-timeout", "2", "gateway.app:create_app()"],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._wait()
+
+    def _wait(self):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(self.process.stderr.read().decode())
+            try:
+                if requests.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError("gunicorn did not start in 30 s")
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=15)
+        self.process.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A two-worker gunicorn gateway shared by a test module (tests use unique names)."""
+    url = POSTGRES_URL or f"sqlite:///{tmp_path_factory.mktemp('server') / 'gateway.db'}"
+    server = Server(url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def unique():
+    """A fresh name prefix, so tests sharing a server never collide."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def db(app):
+    """An open connection for calling services directly."""
+    with app.app_context(), database.connection_context():
+        yield database
