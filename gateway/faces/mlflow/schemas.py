@@ -2,6 +2,8 @@
 from marshmallow import EXCLUDE, Schema, fields, post_dump
 from marshmallow.validate import Length
 
+from gateway.faces.fields import Text
+
 
 class Request(Schema):
     """Base of request schemas: like MLflow, ignore fields we do not know."""
@@ -12,11 +14,11 @@ class Request(Schema):
 
 def required():
     # MLflow treats an empty string like a missing value.
-    return fields.String(required=True, validate=Length(min=1))
+    return Text(required=True, validate=Length(min=1))
 
 
 def optional(default=None):
-    return fields.String(load_default=default, allow_none=True)
+    return Text(load_default=default, allow_none=True)
 
 
 class Tag(Request):
@@ -47,8 +49,8 @@ class UpdateRegisteredModel(ModelName):
 
 
 class Search(Request):
-    filter_string = fields.String(data_key="filter", load_default="")
-    order_by = fields.List(fields.String(), load_default=list)
+    filter_string = Text(data_key="filter", load_default="")
+    order_by = fields.List(Text(), load_default=list)
     page_token = optional()
 
 
@@ -61,7 +63,7 @@ class SearchModelVersions(Search):
 
 
 class GetLatestVersions(ModelName):
-    stages = fields.List(fields.String(), load_default=list)
+    stages = fields.List(Text(), load_default=list)
 
 
 class SetRegisteredModelTag(ModelName):
