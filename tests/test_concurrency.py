@@ -54,3 +54,18 @@ def test_concurrent_creates_of_one_model_name_make_one_model(busy_server, unique
     created = [a for a in answers if "registered_model" in a]
     refused = [a for a in answers if a.get("error_code") == "RESOURCE_ALREADY_EXISTS"]
     assert (len(created), len(refused)) == (1, THREADS - 1)
+
+
+def test_two_gateway_processes_on_one_database_share_the_numbering(busy_server, unique):
+    second = Server(busy_server.env["GATEWAY_DATABASE_URL"], workers=2)
+    try:
+        bases = [busy_server.url + MLFLOW_ROOT, second.url + MLFLOW_ROOT]
+        requests.post(f"{bases[0]}/registered-models/create", json={"name": unique}
+                      ).raise_for_status()
+        with ThreadPoolExecutor(THREADS) as pool:
+            results = pool.map(lambda i: create_versions(bases[i % 2], unique, PER_THREAD),
+                               range(THREADS))
+            answered = sorted(number for numbers in results for number in numbers)
+        assert answered == list(range(1, THREADS * PER_THREAD + 1))
+    finally:
+        second.stop()
