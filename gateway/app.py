@@ -1,9 +1,9 @@
 """The application factory."""
 from flask import Flask
 
-from gateway import db, errors
+from gateway import db, errors, identity, request_ids, retry_tokens
 from gateway.config import Config
-from gateway.faces import mlflow
+from gateway.faces import mlflow, oci
 
 
 def create_app(config=None):
@@ -14,6 +14,7 @@ def create_app(config=None):
     app.config.update(config or {})
     app.url_map.strict_slashes = False
     app.json.sort_keys = False  # keep MLflow's field order
-    for part in (db, errors, mlflow):
+    # Order matters: request hooks run in this order, teardowns in reverse.
+    for part in (request_ids, db, errors, identity, retry_tokens, mlflow, oci):
         part.init_app(app)
     return app

@@ -5,16 +5,22 @@ from flask import current_app, jsonify, request
 from peewee import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from gateway.exceptions import AlreadyExists, Conflict, GatewayError, InvalidParameter, NotFound
+from gateway.exceptions import (AlreadyExists, Conflict, GatewayError, IncorrectState,
+                                InvalidatedRetryToken, InvalidParameter, MalformedRequest,
+                                MissingParameter, NotFound, PreconditionFailed)
 
 log = logging.getLogger(__name__)
 
 # Face-neutral kinds of failure and the HTTP status each gets unless a face says otherwise.
-STATUSES = {"invalid": 400, "not_found": 404, "already_exists": 409, "conflict": 409,
+STATUSES = {"invalid": 400, "missing": 400, "unparseable": 400, "not_found": 404,
+            "already_exists": 409, "conflict": 409, "incorrect_state": 409,
+            "invalidated_retry_token": 409, "precondition_failed": 412,
             "endpoint_not_found": 404, "method_not_allowed": 405, "too_large": 413,
             "unavailable": 503, "internal": 500}
-_KINDS = {InvalidParameter: "invalid", NotFound: "not_found", AlreadyExists: "already_exists",
-          Conflict: "conflict"}
+_KINDS = {InvalidParameter: "invalid", MissingParameter: "missing", MalformedRequest: "unparseable",
+          NotFound: "not_found", AlreadyExists: "already_exists", Conflict: "conflict",
+          IncorrectState: "incorrect_state", InvalidatedRetryToken: "invalidated_retry_token",
+          PreconditionFailed: "precondition_failed"}
 _HTTP_KINDS = {404: "endpoint_not_found", 405: "method_not_allowed", 413: "too_large"}
 
 
@@ -44,7 +50,7 @@ def error_response(kind, message, status=None):
 
 
 def _domain_error(error):
-    kind = next(k for cls, k in _KINDS.items() if isinstance(error, cls))
+    kind = next(_KINDS[cls] for cls in type(error).__mro__ if cls in _KINDS)
     return error_response(kind, error.message)
 
 

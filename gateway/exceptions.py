@@ -10,7 +10,15 @@ class GatewayError(Exception):
 
 
 class InvalidParameter(GatewayError):
-    """The request is malformed or breaks a rule of the registry."""
+    """The request breaks a rule of the registry."""
+
+
+class MissingParameter(InvalidParameter):
+    """A required parameter is absent or empty."""
+
+
+class MalformedRequest(InvalidParameter):
+    """The request cannot be parsed at all (bad JSON, wrong content type)."""
 
 
 class NotFound(GatewayError):
@@ -23,3 +31,15 @@ class AlreadyExists(GatewayError):
 
 class Conflict(GatewayError):
     """The request conflicts with the current state of a resource."""
+
+
+class IncorrectState(Conflict):
+    """The resource is busy (e.g. a request with the same retry token is running); retry."""
+
+
+class InvalidatedRetryToken(Conflict):
+    """The retry token's original result has since been undone (e.g. deleted)."""
+
+
+class PreconditionFailed(GatewayError):
+    """The caller's if-match etag no longer matches the resource."""

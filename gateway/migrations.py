@@ -1,6 +1,9 @@
 """Schema migrations, run once by `gateway db upgrade` before any worker starts."""
+from playhouse.migrate import SchemaMigrator, migrate
+
 from gateway.db import database, is_sqlite
-from gateway.models import DEFAULT_WORKSPACE, REGISTRY_MODELS, SchemaVersion, Workspace
+from gateway.models import (DEFAULT_WORKSPACE, REGISTRY_MODELS, ModelVersion, RegisteredModel,
+                            RetryToken, SchemaVersion, Workspace)
 
 
 def _initial_schema():
@@ -8,8 +11,19 @@ def _initial_schema():
     Workspace.insert(name=DEFAULT_WORKSPACE, description="The default workspace").execute()
 
 
+def _oci_columns_and_retry_tokens():
+    # Step 1 builds tables from today's models, so on a new database these already exist.
+    migrator = SchemaMigrator.from_database(database.obj)
+    for model, field in ((ModelVersion, ModelVersion.workspace_key),
+                         (RegisteredModel, RegisteredModel.user_id)):
+        table = model._meta.table_name
+        if field.column_name not in {c.name for c in database.get_columns(table)}:
+            migrate(migrator.add_column(table, field.column_name, field))
+    database.create_tables([RetryToken])
+
+
 # Append only: each entry runs once, in order, inside the upgrade transaction.
-MIGRATIONS = [_initial_schema]
+MIGRATIONS = [_initial_schema, _oci_columns_and_retry_tokens]
 
 
 def current_version():

@@ -44,6 +44,7 @@ class RegisteredModel(BaseModel):
     creation_timestamp = BigIntegerField(default=now_ms)
     last_updated_timestamp = BigIntegerField(default=now_ms)
     last_version = IntegerField(default=0)
+    user_id = CharField(max_length=256, null=True)
 
     class Meta:
         indexes = ((("workspace", "name"), True),)
@@ -65,6 +66,8 @@ class ModelVersion(BaseModel):
     model_id = CharField(max_length=64, null=True)
     status = CharField(max_length=20, default="READY")
     status_message = TextField(null=True)
+    # The OCI workspace key a version was created through, if any.
+    workspace_key = CharField(max_length=255, null=True)
 
     class Meta:
         indexes = (
@@ -101,5 +104,22 @@ class ModelAlias(BaseModel):
         indexes = ((("registered_model", "alias"), True),)
 
 
+class RetryToken(BaseModel):
+    """An opc-retry-token's claim and the answer its first request got."""
+    caller = CharField(max_length=255)
+    token = CharField(max_length=64)
+    fingerprint = CharField(max_length=64)
+    status = IntegerField(null=True)
+    body = TextField(null=True)
+    headers = TextField(null=True)
+    resource_kind = CharField(max_length=32, null=True)
+    resource_id = IntegerField(null=True)
+    created_at = BigIntegerField(default=now_ms)
+    expires_at = BigIntegerField(index=True)
+
+    class Meta:
+        indexes = ((("caller", "token"), True),)
+
+
 REGISTRY_MODELS = [Workspace, RegisteredModel, ModelVersion, RegisteredModelTag,
-                   ModelVersionTag, ModelAlias]
+                   ModelVersionTag, ModelAlias, RetryToken]

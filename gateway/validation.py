@@ -3,7 +3,7 @@ import json
 import posixpath
 import re
 
-from gateway.exceptions import InvalidParameter
+from gateway.exceptions import InvalidParameter, MissingParameter
 
 MAX_NAME_LENGTH = 256          # MLflow's column size: longer names fail on PostgreSQL
 MAX_DESCRIPTION_LENGTH = 5000  # MLflow's column size
@@ -55,7 +55,7 @@ def _json(value):
 def model_name(name, path="name"):
     """Check a registered model name."""
     if name is None or name.strip() == "":
-        raise InvalidParameter(missing_value(path))
+        raise MissingParameter(missing_value(path))
     if "/" in name or ":" in name:
         raise InvalidParameter(f"Invalid model name '{name}'. Names cannot contain '/' or ':'.")
     if _path_not_unique(name):
@@ -66,7 +66,7 @@ def model_name(name, path="name"):
 def tag(key, value):
     """Check a registry tag (registered model or model version)."""
     if key is None or key == "":
-        raise InvalidParameter(missing_value("key"))
+        raise MissingParameter(missing_value("key"))
     if not _TAG_KEY.match(key):
         raise InvalidParameter(
             f"Invalid value {_json(key)} for parameter 'key' supplied: Names may only contain "

@@ -1,14 +1,14 @@
 """Model versions: create, read, update, stage transitions, delete, search, tags, aliases."""
 import re
 
-from gateway import validation
+from gateway import events, validation
 from gateway.search import (MODEL_VERSIONS, make_page_token, parse_filter, parse_order_by,
                             parse_page_token)
-from gateway.db import database
-from gateway.exceptions import InvalidParameter, NotFound
+from gateway.db import database, is_sqlite
+from gateway.exceptions import InvalidParameter, MissingParameter, NotFound
 from gateway.models import (DELETED_STAGE, ModelAlias, ModelVersion, ModelVersionTag,
                             RegisteredModel, now_ms)
-from gateway.services import filters, loading, registered_models
+from gateway.services import etags, filters, loading, registered_models
 
 MAX_RESULTS = 200000
 # models:/<name>/<version|stage|latest> or models:/<name>@<alias>: a registry reference.
@@ -20,14 +20,23 @@ def _query():
     return ModelVersion.select(ModelVersion, RegisteredModel).join(RegisteredModel)
 
 
-def find(workspace, name, version):
+def find(workspace, name, version, lock=False):
     """The live version row (joined to its model), or NotFound."""
     number = validation.version_number(version)
-    row = _query().where(RegisteredModel.workspace == workspace, RegisteredModel.name == name,
-                         ModelVersion.version == number,
-                         ModelVersion.current_stage != DELETED_STAGE).first()
+    query = _query().where(RegisteredModel.workspace == workspace, RegisteredModel.name == name,
+                           ModelVersion.version == number,
+                           ModelVersion.current_stage != DELETED_STAGE)
+    row = (query.for_update(of=ModelVersion) if lock and not is_sqlite() else query).first()
     if row is None:
         raise NotFound(f"Model Version (name={name}, version={number}) not found")
+    return row
+
+
+def find_current(workspace, name, version, if_match):
+    """The version row, after checking the caller's if-match etag against it (when given)."""
+    row = find(workspace, name, version, lock=if_match is not None)
+    if if_match is not None:
+        etags.check(etags.of_version(loading.versions([row])[0]), if_match)
     return row
 
 
@@ -39,7 +48,7 @@ def get(workspace, name, version):
 def _check_create(name, source, run_id, run_link, description, model_id):
     validation.model_name(name)
     if not source:
-        raise InvalidParameter(validation.missing_value("source"))
+        raise MissingParameter(validation.missing_value("source"))
     if "\x00" in source or _TRAVERSAL.search(source):
         raise InvalidParameter(f"Invalid model version source: '{source}'. Sources must not "
                                "contain '..' path segments or NUL characters.")
@@ -75,7 +84,7 @@ def _resolve_source(workspace, source, run_id):
 
 
 def create(workspace, name, source, run_id="", tags=(), run_link="", description="",
-           model_id=None, user_id=None):
+           model_id=None, user_id=None, workspace_key=None):
     """Create the next version of a model; numbers are never reused, even across workers."""
     _check_create(name, source, run_id, run_link, description, model_id)
     tags = registered_models.unique_tags(tags)
@@ -96,27 +105,29 @@ def create(workspace, name, source, run_id="", tags=(), run_link="", description
             registered_model=model, version=model.last_version, creation_timestamp=now,
             last_updated_timestamp=now, description=description or "", source=source,
             storage_location=storage, run_id=run_id or "", run_link=run_link or "",
-            model_id=model_id, user_id=user_id)
+            model_id=model_id, user_id=user_id, workspace_key=workspace_key)
         if tags:
             ModelVersionTag.insert_many([{"model_version": version, "key": k, "value": v}
                                          for k, v in tags.items()]).execute()
+    events.created.send("model_version", row_id=version.id)
     version.registered_model = model
     version.tags = [{"key": k, "value": v} for k, v in sorted(tags.items())]
     version.aliases = []
     return version
 
 
-def update(workspace, name, version, description):
+def update(workspace, name, version, description, if_match=None):
     """Replace a version's description."""
     validation.check_length("description", description, validation.MAX_DESCRIPTION_LENGTH)
     with database.atomic():
-        row = find(workspace, name, version)
+        row = find_current(workspace, name, version, if_match)
         ModelVersion.update(description=description or "", last_updated_timestamp=now_ms()
                             ).where(ModelVersion.id == row.id).execute()
     return get(workspace, name, version)
 
 
-def transition_stage(workspace, name, version, stage, archive_existing_versions=False):
+def transition_stage(workspace, name, version, stage, archive_existing_versions=False,
+                     if_match=None):
     """Move a version to a stage, optionally archiving the others in that stage."""
     stage = validation.stage(stage)
     if archive_existing_versions and stage not in validation.ACTIVE_STAGES:
@@ -127,7 +138,7 @@ def transition_stage(workspace, name, version, stage, archive_existing_versions=
             f"{list(validation.ACTIVE_STAGES)}")
     now = now_ms()
     with database.atomic():
-        row = find(workspace, name, version)
+        row = find_current(workspace, name, version, if_match)
         if archive_existing_versions:
             ModelVersion.update(current_stage="Archived", last_updated_timestamp=now).where(
                 ModelVersion.registered_model == row.registered_model_id,
@@ -139,11 +150,11 @@ def transition_stage(workspace, name, version, stage, archive_existing_versions=
     return get(workspace, name, version)
 
 
-def delete(workspace, name, version):
+def delete(workspace, name, version, if_match=None):
     """Soft-delete a version: its number stays taken, its aliases and tags go."""
     now = now_ms()
     with database.atomic():
-        row = find(workspace, name, version)
+        row = find_current(workspace, name, version, if_match)
         ModelAlias.delete().where(ModelAlias.model_version == row.id).execute()
         ModelVersionTag.delete().where(ModelVersionTag.model_version == row.id).execute()
         ModelVersion.update(current_stage=DELETED_STAGE, last_updated_timestamp=now,
@@ -203,22 +214,22 @@ def search(workspace, filter_string="", max_results=MAX_RESULTS, order_by=(), pa
     return loading.versions(rows[:max_results], aliases=False), token
 
 
-def set_tag(workspace, name, version, key, value=""):
+def set_tag(workspace, name, version, key, value="", if_match=None):
     """Set (insert or replace) a tag on a version."""
     validation.tag(key, value)
     with database.atomic():
-        row = find(workspace, name, version)
+        row = find_current(workspace, name, version, if_match)
         (ModelVersionTag.insert(model_version=row.id, key=key, value=value)
          .on_conflict(conflict_target=[ModelVersionTag.model_version, ModelVersionTag.key],
                       update={ModelVersionTag.value: value})
          .execute())
 
 
-def delete_tag(workspace, name, version, key):
+def delete_tag(workspace, name, version, key, if_match=None):
     """Remove a tag from a version; removing an absent key succeeds."""
     if not key:
-        raise InvalidParameter(validation.missing_value("key"))
+        raise MissingParameter(validation.missing_value("key"))
     with database.atomic():
-        row = find(workspace, name, version)
+        row = find_current(workspace, name, version, if_match)
         ModelVersionTag.delete().where(ModelVersionTag.model_version == row.id,
                                        ModelVersionTag.key == key).execute()

@@ -1,14 +1,14 @@
 """Registered models: create, read, update, rename, delete, search, tags and aliases."""
 from peewee import IntegrityError
 
-from gateway import validation
+from gateway import events, validation
 from gateway.search import (REGISTERED_MODELS, make_page_token, parse_filter, parse_order_by,
                             parse_page_token)
-from gateway.db import database
-from gateway.exceptions import AlreadyExists, InvalidParameter, NotFound
+from gateway.db import database, is_sqlite
+from gateway.exceptions import AlreadyExists, InvalidParameter, MissingParameter, NotFound
 from gateway.models import (DELETED_STAGE, ModelAlias, ModelVersion, RegisteredModel,
                             RegisteredModelTag, Workspace, now_ms)
-from gateway.services import filters, loading
+from gateway.services import etags, filters, loading
 
 MAX_RESULTS = 1000
 
@@ -17,14 +17,24 @@ def not_found(name):
     return NotFound(f"Registered Model with name={name} not found")
 
 
-def find(workspace, name):
-    """The registered model row, or NotFound."""
+def find(workspace, name, lock=False):
+    """The registered model row, or NotFound; lock holds its row until the transaction ends."""
     if not name:
-        raise InvalidParameter(validation.missing_value("name"))
-    model = RegisteredModel.get_or_none(RegisteredModel.workspace == workspace,
-                                        RegisteredModel.name == name)
+        raise MissingParameter(validation.missing_value("name"))
+    query = RegisteredModel.select().where(RegisteredModel.workspace == workspace,
+                                           RegisteredModel.name == name)
+    # SQLite has no row locks; its transactions already hold the database's write lock.
+    model = (query.for_update() if lock and not is_sqlite() else query).first()
     if model is None:
         raise not_found(name)
+    return model
+
+
+def find_current(workspace, name, if_match):
+    """The model row, after checking the caller's if-match etag against it (when given)."""
+    model = find(workspace, name, lock=if_match is not None)
+    if if_match is not None:
+        etags.check(etags.of_model(loading.registered_models([model])[0]), if_match)
     return model
 
 
@@ -42,7 +52,7 @@ def get(workspace, name):
     return loading.registered_models([find(workspace, name)])[0]
 
 
-def create(workspace, name, description="", tags=()):
+def create(workspace, name, description="", tags=(), user_id=None):
     """Create a registered model; the unique index decides duplicates."""
     validation.model_name(name)
     validation.check_length("description", description, validation.MAX_DESCRIPTION_LENGTH)
@@ -51,7 +61,7 @@ def create(workspace, name, description="", tags=()):
     try:
         with database.atomic():
             model = RegisteredModel.create(workspace=workspace, name=name,
-                                           description=description or "",
+                                           description=description or "", user_id=user_id,
                                            creation_timestamp=now, last_updated_timestamp=now)
             if tags:
                 RegisteredModelTag.insert_many([{"registered_model": model, "key": k, "value": v}
@@ -60,28 +70,29 @@ def create(workspace, name, description="", tags=()):
         if not Workspace.get_or_none(Workspace.name == workspace):
             raise NotFound(f"Workspace '{workspace}' not found") from None
         raise AlreadyExists(f"Registered Model (name={name}) already exists.") from None
+    events.created.send("registered_model", row_id=model.id)
     return get(workspace, name)
 
 
-def update(workspace, name, description=""):
+def update(workspace, name, description="", if_match=None):
     """Replace the description (MLflow clears it when none is given)."""
     validation.check_length("description", description, validation.MAX_DESCRIPTION_LENGTH)
     with database.atomic():
-        model = find(workspace, name)
+        model = find_current(workspace, name, if_match)
         RegisteredModel.update(description=description or "", last_updated_timestamp=now_ms()
                                ).where(RegisteredModel.id == model.id).execute()
     return get(workspace, name)
 
 
-def rename(workspace, name, new_name):
+def rename(workspace, name, new_name, if_match=None):
     """Rename a model; its versions, tags and aliases follow it."""
     if not new_name or not new_name.strip():
-        raise InvalidParameter(validation.missing_value("new_name"))
+        raise MissingParameter(validation.missing_value("new_name"))
     validation.model_name(new_name, path="new_name")
     now = now_ms()
     try:
         with database.atomic():
-            model = find(workspace, name)
+            model = find_current(workspace, name, if_match)
             RegisteredModel.update(name=new_name, last_updated_timestamp=now
                                    ).where(RegisteredModel.id == model.id).execute()
             ModelVersion.update(last_updated_timestamp=now
@@ -91,10 +102,10 @@ def rename(workspace, name, new_name):
     return get(workspace, new_name)
 
 
-def delete(workspace, name):
+def delete(workspace, name, if_match=None):
     """Delete a model with its versions, tags and aliases (numbering restarts at 1)."""
     with database.atomic():
-        model = find(workspace, name)
+        model = find_current(workspace, name, if_match)
         RegisteredModel.delete().where(RegisteredModel.id == model.id).execute()
 
 
@@ -113,33 +124,33 @@ def search(workspace, filter_string="", max_results=100, order_by=(), page_token
     return loading.registered_models(rows[:max_results]), token
 
 
-def set_tag(workspace, name, key, value=""):
+def set_tag(workspace, name, key, value="", if_match=None):
     """Set (insert or replace) a tag on a model."""
     validation.tag(key, value)
     with database.atomic():
-        model = find(workspace, name)
+        model = find_current(workspace, name, if_match)
         (RegisteredModelTag.insert(registered_model=model, key=key, value=value)
          .on_conflict(conflict_target=[RegisteredModelTag.registered_model, RegisteredModelTag.key],
                       update={RegisteredModelTag.value: value})
          .execute())
 
 
-def delete_tag(workspace, name, key):
+def delete_tag(workspace, name, key, if_match=None):
     """Remove a tag; removing an absent key succeeds."""
     if not key:
-        raise InvalidParameter(validation.missing_value("key"))
+        raise MissingParameter(validation.missing_value("key"))
     with database.atomic():
-        model = find(workspace, name)
+        model = find_current(workspace, name, if_match)
         RegisteredModelTag.delete().where(RegisteredModelTag.registered_model == model.id,
                                           RegisteredModelTag.key == key).execute()
 
 
-def set_alias(workspace, name, alias, version):
+def set_alias(workspace, name, alias, version, if_match=None):
     """Point an alias at a live version, moving it if it already exists."""
     validation.alias(alias, reserved=True)
     number = validation.version_number(version)
     with database.atomic():
-        model = find(workspace, name)
+        model = find_current(workspace, name, if_match)
         target = ModelVersion.get_or_none(ModelVersion.registered_model == model.id,
                                           ModelVersion.version == number,
                                           ModelVersion.current_stage != DELETED_STAGE)
@@ -151,10 +162,10 @@ def set_alias(workspace, name, alias, version):
          .execute())
 
 
-def delete_alias(workspace, name, alias):
+def delete_alias(workspace, name, alias, if_match=None):
     """Remove an alias; removing an absent alias succeeds."""
     validation.alias(alias)
     with database.atomic():
-        model = find(workspace, name)
+        model = find_current(workspace, name, if_match)
         ModelAlias.delete().where(ModelAlias.registered_model == model.id,
                                   ModelAlias.alias == alias).execute()

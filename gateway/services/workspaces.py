@@ -1,4 +1,6 @@
 """Workspaces: the tenant namespaces every registry row lives in."""
+import hashlib
+
 from peewee import IntegrityError
 
 from gateway import validation
@@ -95,3 +97,12 @@ def _move_to_default(name):
                        f"{', '.join(taken)}")
     RegisteredModel.update(workspace=DEFAULT_WORKSPACE).where(
         RegisteredModel.workspace == name).execute()
+
+
+def platform_workspace(platform_id, create=False):
+    """The workspace holding an OCI AI Data Platform's registry (created on demand)."""
+    name = "aidp-" + hashlib.sha256(platform_id.encode()).hexdigest()[:20]
+    if create:
+        Workspace.insert(name=name, description=f"OCI AI Data Platform {platform_id}"
+                         ).on_conflict_ignore().execute()
+    return name

@@ -2,9 +2,14 @@
 
 _CODES = {
     "invalid": "INVALID_PARAMETER_VALUE",
+    "missing": "INVALID_PARAMETER_VALUE",
+    "unparseable": "INVALID_PARAMETER_VALUE",
     "not_found": "RESOURCE_DOES_NOT_EXIST",
     "already_exists": "RESOURCE_ALREADY_EXISTS",
     "conflict": "RESOURCE_CONFLICT",
+    "incorrect_state": "ABORTED",  # MLflow's retryable 409
+    "invalidated_retry_token": "RESOURCE_CONFLICT",
+    "precondition_failed": "RESOURCE_CONFLICT",
     "endpoint_not_found": "ENDPOINT_NOT_FOUND",
     # MLflow names an RPC by method and path, so a wrong method is an unknown endpoint.
     "method_not_allowed": "ENDPOINT_NOT_FOUND",

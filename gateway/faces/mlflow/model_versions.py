@@ -2,20 +2,23 @@
 from flask import Blueprint, g
 
 from gateway.faces.mlflow import schemas
-from gateway.faces.mlflow.parsing import parse
-from gateway.services import model_versions
+from gateway.faces.mlflow.parsing import if_match, parse
+from gateway.services import etags, model_versions
 
 bp = Blueprint("model_versions", __name__, url_prefix="/model-versions")
 
 
 def _version(row):
-    return {"model_version": schemas.model_version_schema.dump(row)}
+    return ({"model_version": schemas.model_version_schema.dump(row)}, 200,
+            {"etag": etags.of_version(row)})
 
 
 @bp.post("/create")
 def create():
     """Create the next version of a registered model."""
-    return _version(model_versions.create(g.workspace, **parse(schemas.create_model_version)))
+    args = parse(schemas.create_model_version)
+    return _version(model_versions.create(g.workspace, user_id=g.user,
+                                          workspace_key=g.get("workspace_key"), **args))
 
 
 @bp.get("/get")
@@ -27,20 +30,22 @@ def get():
 @bp.patch("/update")
 def update():
     """Change a version's description."""
-    return _version(model_versions.update(g.workspace, **parse(schemas.update_model_version)))
+    args = parse(schemas.update_model_version)
+    return _version(model_versions.update(g.workspace, if_match=if_match(), **args))
 
 
 @bp.post("/transition-stage")
 def transition_stage():
     """Move a version to another stage."""
-    return _version(model_versions.transition_stage(g.workspace,
-                                                    **parse(schemas.transition_stage)))
+    args = parse(schemas.transition_stage)
+    return _version(model_versions.transition_stage(g.workspace, if_match=if_match(), **args))
 
 
 @bp.delete("/delete")
 def delete():
     """Delete a version (its number is never reused)."""
-    model_versions.delete(g.workspace, **parse(schemas.version_ref))
+    args = parse(schemas.version_ref)
+    model_versions.delete(g.workspace, if_match=if_match(), **args)
     return {}
 
 
@@ -60,12 +65,14 @@ def get_download_uri():
 @bp.post("/set-tag")
 def set_tag():
     """Set a tag on a version."""
-    model_versions.set_tag(g.workspace, **parse(schemas.set_model_version_tag))
+    args = parse(schemas.set_model_version_tag)
+    model_versions.set_tag(g.workspace, if_match=if_match(), **args)
     return {}
 
 
 @bp.delete("/delete-tag")
 def delete_tag():
     """Delete a tag of a version."""
-    model_versions.delete_tag(g.workspace, **parse(schemas.delete_model_version_tag))
+    args = parse(schemas.delete_model_version_tag)
+    model_versions.delete_tag(g.workspace, if_match=if_match(), **args)
     return {}

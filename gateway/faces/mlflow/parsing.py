@@ -4,7 +4,7 @@ import json
 from flask import request
 from marshmallow import ValidationError, fields
 
-from gateway.exceptions import InvalidParameter
+from gateway.exceptions import InvalidParameter, MalformedRequest, MissingParameter
 from gateway.validation import missing_value
 
 SEE_DOCS = " See the API docs for more information about request parameters."
@@ -16,7 +16,15 @@ def parse(schema):
     try:
         return schema.load(data)
     except ValidationError as error:
-        raise InvalidParameter(_message(error.messages, data)) from None
+        field = next(iter(error.messages))
+        if data.get(field) in (None, ""):
+            raise MissingParameter(missing_value(field) + SEE_DOCS) from None
+        raise InvalidParameter(_invalid_message(field, data[field])) from None
+
+
+def if_match():
+    """The caller's If-Match etag list, or None."""
+    return request.headers.get("If-Match")
 
 
 def _request_data(schema):
@@ -33,9 +41,9 @@ def _request_data(schema):
 
 def _check_content_type():
     if request.content_type is None:
-        raise InvalidParameter("Bad Request. Content-Type header is missing.")
+        raise MalformedRequest("Bad Request. Content-Type header is missing.")
     if request.content_type.split(";")[0].strip() != "application/json":
-        raise InvalidParameter("Bad Request. Content-Type must be one of ['application/json'].")
+        raise MalformedRequest("Bad Request. Content-Type must be one of ['application/json'].")
 
 
 def json_body():
@@ -48,9 +56,9 @@ def json_body():
         if isinstance(data, str):  # old clients double-encode their JSON
             data = json.loads(data)
     except (ValueError, RecursionError) as error:
-        raise InvalidParameter(f"Malformed JSON request body: {_short(error)}") from None
+        raise MalformedRequest(f"Malformed JSON request body: {_short(error)}") from None
     if not isinstance(data, dict):
-        raise InvalidParameter("The request body must be a JSON object.")
+        raise MalformedRequest("The request body must be a JSON object.")
     return data
 
 
@@ -58,12 +66,8 @@ def _short(error):
     return "nested too deeply" if isinstance(error, RecursionError) else str(error)[:200]
 
 
-def _message(errors, data):
-    """MLflow's wording for the first invalid field."""
-    field = next(iter(errors))
-    value = data.get(field)
-    if value is None or value == "":
-        return missing_value(field) + SEE_DOCS
+def _invalid_message(field, value):
+    """MLflow's wording for an invalid field."""
     shown = json.dumps(value, sort_keys=True, separators=(",", ":"))
     if len(shown) > 200:
         shown = shown[:200] + "..."

@@ -2,20 +2,22 @@
 from flask import Blueprint, g
 
 from gateway.faces.mlflow import schemas
-from gateway.faces.mlflow.parsing import parse
-from gateway.services import model_versions, registered_models
+from gateway.faces.mlflow.parsing import if_match, parse
+from gateway.services import etags, model_versions, registered_models
 
 bp = Blueprint("registered_models", __name__, url_prefix="/registered-models")
 
 
 def _model(row):
-    return {"registered_model": schemas.registered_model_schema.dump(row)}
+    return ({"registered_model": schemas.registered_model_schema.dump(row)}, 200,
+            {"etag": etags.of_model(row)})
 
 
 @bp.post("/create")
 def create():
     """Create a registered model."""
-    return _model(registered_models.create(g.workspace, **parse(schemas.create_registered_model)))
+    args = parse(schemas.create_registered_model)
+    return _model(registered_models.create(g.workspace, user_id=g.user, **args))
 
 
 @bp.get("/get")
@@ -27,19 +29,21 @@ def get():
 @bp.patch("/update")
 def update():
     """Change a registered model's description."""
-    return _model(registered_models.update(g.workspace, **parse(schemas.update_registered_model)))
+    args = parse(schemas.update_registered_model)
+    return _model(registered_models.update(g.workspace, if_match=if_match(), **args))
 
 
 @bp.post("/rename")
 def rename():
     """Rename a registered model."""
-    return _model(registered_models.rename(g.workspace, **parse(schemas.rename_registered_model)))
+    args = parse(schemas.rename_registered_model)
+    return _model(registered_models.rename(g.workspace, if_match=if_match(), **args))
 
 
 @bp.delete("/delete")
 def delete():
     """Delete a registered model and all its versions."""
-    registered_models.delete(g.workspace, **parse(schemas.model_name))
+    registered_models.delete(g.workspace, if_match=if_match(), **parse(schemas.model_name))
     return {}
 
 
@@ -60,28 +64,31 @@ def get_latest_versions():
 @bp.post("/set-tag")
 def set_tag():
     """Set a tag on a registered model."""
-    registered_models.set_tag(g.workspace, **parse(schemas.set_registered_model_tag))
+    args = parse(schemas.set_registered_model_tag)
+    registered_models.set_tag(g.workspace, if_match=if_match(), **args)
     return {}
 
 
 @bp.delete("/delete-tag")
 def delete_tag():
     """Delete a tag of a registered model."""
-    registered_models.delete_tag(g.workspace, **parse(schemas.delete_registered_model_tag))
+    args = parse(schemas.delete_registered_model_tag)
+    registered_models.delete_tag(g.workspace, if_match=if_match(), **args)
     return {}
 
 
 @bp.post("/alias")
 def set_alias():
     """Point an alias at a version."""
-    registered_models.set_alias(g.workspace, **parse(schemas.set_alias))
+    registered_models.set_alias(g.workspace, if_match=if_match(), **parse(schemas.set_alias))
     return {}
 
 
 @bp.delete("/alias")
 def delete_alias():
     """Delete an alias."""
-    registered_models.delete_alias(g.workspace, **parse(schemas.alias_ref))
+    args = parse(schemas.alias_ref)
+    registered_models.delete_alias(g.workspace, if_match=if_match(), **args)
     return {}
 
 
@@ -89,4 +96,5 @@ def delete_alias():
 def get_by_alias():
     """The version an alias points to."""
     row = model_versions.by_alias(g.workspace, **parse(schemas.alias_ref))
-    return {"model_version": schemas.model_version_schema.dump(row)}
+    return ({"model_version": schemas.model_version_schema.dump(row)}, 200,
+            {"etag": etags.of_version(row)})

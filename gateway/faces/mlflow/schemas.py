@@ -150,6 +150,8 @@ class ModelVersionSchema(Response):
     tags = fields.Raw()
     run_link = fields.String()
     aliases = fields.Raw()
+    user_id = fields.String()
+    workspace_key = fields.String()  # OCI: the workspace the version was created through
 
 
 class RegisteredModelSchema(Response):
@@ -161,6 +163,7 @@ class RegisteredModelSchema(Response):
     latest_versions = fields.List(fields.Nested(ModelVersionSchema))
     tags = fields.Raw()
     aliases = fields.Raw()
+    user_id = fields.String()
 
 
 class WorkspaceSchema(Response):

@@ -1,0 +1,85 @@
+"""The OCI AI Data Platform face: MLflow's registry under a platform's mlops paths.
+
+/20260430/aiDataPlatforms/{aiDataPlatformId}/mlops/...                         (platform level)
+/20260430/aiDataPlatforms/{aiDataPlatformId}/workspaces/{workspaceKey}/mlops/... (workspace level)
+
+A platform's model registry is one namespace shared by its workspaces: the gateway workspace
+services.workspaces.platform_workspace(aiDataPlatformId). Versions remember the workspaceKey
+they were created through.
+"""
+from flask import Blueprint, g, request
+from marshmallow import ValidationError
+
+from gateway.errors import register_format
+from gateway.exceptions import InvalidParameter
+from gateway.faces.mlflow import model_versions, registered_models, server
+from gateway.faces.mlflow.parsing import json_body
+from gateway.faces.oci.errors import format_error
+from gateway.faces.oci.schemas import create_model_version_details
+from gateway.services import workspaces
+
+API_VERSION = "/20260430"
+PLATFORM_ROOT = API_VERSION + "/aiDataPlatforms/<platform_id>/mlops"
+WORKSPACE_ROOT = API_VERSION + "/aiDataPlatforms/<platform_id>/workspaces/<workspace_key>/mlops"
+
+# OCI's SDK spells these MLflow PATCH/DELETE calls as POSTs.
+POST_VERBS = {
+    "/registered-models/update": registered_models.update,
+    "/registered-models/delete": registered_models.delete,
+    "/registered-models/delete-tag": registered_models.delete_tag,
+    "/model-versions/update": model_versions.update,
+    "/model-versions/delete": model_versions.delete,
+    "/model-versions/delete-tag": model_versions.delete_tag,
+}
+
+
+def init_app(app):
+    """Mount the registry under both OCI roots; errors under /20260430 speak OCI."""
+    app.register_blueprint(_mlops("oci_platform"), url_prefix=PLATFORM_ROOT)
+    app.register_blueprint(_mlops("oci_workspace"), url_prefix=WORKSPACE_ROOT)
+    register_format(app, API_VERSION + "/", format_error)
+
+
+def _mlops(name):
+    registry = Blueprint("registry", __name__, url_prefix="/api/2.0/mlflow")
+    registry.register_blueprint(registered_models.bp)
+    registry.register_blueprint(model_versions.bp)
+    for path, view in POST_VERBS.items():
+        endpoint = f"post_{view.__module__.rsplit('.', 1)[-1]}_{view.__name__}"
+        registry.add_url_rule(path, endpoint=endpoint, view_func=view, methods=["POST"])
+    mlops = Blueprint(name, __name__)
+    mlops.register_blueprint(registry)
+    mlops.register_blueprint(server.bp)
+    mlops.url_value_preprocessor(_take_path_values)
+    mlops.before_request(_scope)
+    return mlops
+
+
+def _take_path_values(endpoint, values):
+    g.platform_id = values.pop("platform_id")
+    g.workspace_key = values.pop("workspace_key", None)
+
+
+def _scope():
+    _check_path_value("aiDataPlatformId", g.platform_id, 500)
+    if g.workspace_key is not None:
+        _check_path_value("workspaceKey", g.workspace_key, 255)
+    # Reads of a platform nobody has written to see an empty registry; writes create it.
+    g.workspace = workspaces.platform_workspace(g.platform_id,
+                                                create=request.method != "GET")
+    if request.endpoint.endswith("model_versions.create"):
+        _check_create_model_version()
+
+
+def _check_path_value(name, value, limit):
+    if not value.strip() or len(value) > limit or not value.isprintable():
+        raise InvalidParameter(f"Invalid path parameter {name}: it must be 1 to {limit} "
+                               "printable characters.")
+
+
+def _check_create_model_version():
+    try:
+        create_model_version_details.load(json_body())
+    except ValidationError as error:
+        field, problems = next(iter(error.messages.items()))
+        raise InvalidParameter(f"Invalid CreateModelVersionDetails.{field}: {problems}") from None

@@ -1,0 +1,53 @@
+"""opc-request-id: every request has an id, echoed on every answer and put in every log line."""
+import logging
+import re
+import uuid
+
+from flask import g, has_request_context, request
+
+from gateway.exceptions import InvalidParameter
+
+HEADER = "opc-request-id"
+_VALID = re.compile(r"[A-Za-z0-9_-]{1,255}")
+
+
+def init_app(app):
+    """Assign the id first thing, echo it last, and stamp log records with it."""
+    app.before_request(_assign)
+    app.after_request(_echo)
+    _install_log_records()
+
+
+def current():
+    """The current request's id ("-" outside a request)."""
+    return g.get("request_id", "-") if has_request_context() else "-"
+
+
+def _assign():
+    g.request_id = uuid.uuid4().hex.upper()
+    given = request.headers.get(HEADER)
+    if given is not None:
+        if not _VALID.fullmatch(given):
+            raise InvalidParameter(f"Invalid {HEADER}: only letters, digits, '_' and '-' are "
+                                   "allowed, at most 255 characters.")
+        g.request_id = given
+
+
+def _echo(response):
+    response.headers[HEADER] = g.get("request_id") or uuid.uuid4().hex.upper()
+    return response
+
+
+def _install_log_records():
+    # A record factory reaches every logger (ours, Flask's, peewee's), unlike a logger filter.
+    factory = logging.getLogRecordFactory()
+    if getattr(factory, "adds_request_id", False):
+        return
+
+    def record_with_request_id(*args, **kwargs):
+        record = factory(*args, **kwargs)
+        record.request_id = current()
+        return record
+
+    record_with_request_id.adds_request_id = True
+    logging.setLogRecordFactory(record_with_request_id)
