@@ -134,3 +134,18 @@ def db(app):
     """An open connection for calling services directly."""
     with app.app_context(), database.connection_context():
         yield database
+
+
+PLATFORM = "ocid1.aidataplatform.oc1.iad.amaaaaaatestplatform"
+
+
+def oci_root(platform=PLATFORM, workspace=None):
+    """The MLflow-shaped root of an OCI platform's (or one of its workspaces') registry."""
+    scope = f"/workspaces/{workspace}" if workspace else ""
+    return f"/20260430/aiDataPlatforms/{platform}{scope}/mlops/api/2.0/mlflow"
+
+
+@pytest.fixture
+def oci(client):
+    """Calls to the OCI face at the platform level."""
+    return Api(client, oci_root())

@@ -1,0 +1,107 @@
+"""opc-retry-token semantics through Flask's test client (real HTTP ones are elsewhere)."""
+import time
+
+import pytest
+
+from gateway.db import database
+from gateway.models import RetryToken
+from gateway.retry_tokens import purge_expired
+
+
+def create_version(oci, token, source="s3://a", **headers):
+    return oci.post("model-versions/create", json={"name": "m", "source": source},
+                    headers={"opc-retry-token": token, **headers})
+
+
+def versions(oci):
+    found = oci.get("model-versions/search").json.get("model_versions", [])
+    return sorted(v["version"] for v in found)
+
+
+@pytest.fixture
+def model(oci):
+    oci.model("m")
+
+
+def test_replay_returns_the_original_answer_and_changes_nothing(oci, model):
+    first = create_version(oci, "tok-1")
+    again = create_version(oci, "tok-1")
+    assert (again.status_code, again.json) == (200, first.json)
+    assert again.headers["etag"] == first.headers["etag"]
+    assert again.headers["opc-request-id"] != first.headers["opc-request-id"]
+    assert versions(oci) == ["1"]
+
+
+def test_replay_of_an_error_returns_the_same_error(oci):
+    first = create_version(oci, "tok-err")  # model "m" does not exist yet
+    oci.model("m")
+    again = create_version(oci, "tok-err")
+    assert first.status_code == again.status_code == 404
+    assert again.json == first.json
+    assert versions(oci) == []
+
+
+def test_same_token_different_request_is_409(oci, model):
+    create_version(oci, "tok-2", "s3://a")
+    other = create_version(oci, "tok-2", "s3://b")
+    assert (other.status_code, other.json["code"]) == (409, "Conflict")
+    assert versions(oci) == ["1"]
+
+
+def test_tokens_are_per_caller(oci, model):
+    create_version(oci, "shared", **{"dh-user-principal": "alice"})
+    create_version(oci, "shared", **{"dh-user-principal": "bob"})
+    assert versions(oci) == ["1", "2"]
+
+
+def test_token_of_a_deleted_resource_is_invalidated(oci, model):
+    create_version(oci, "tok-3")
+    oci.post("model-versions/delete", json={"name": "m", "version": "1"})
+    replay = create_version(oci, "tok-3")
+    assert (replay.status_code, replay.json["code"]) == (409, "InvalidatedRetryToken")
+    assert versions(oci) == []
+
+
+def test_token_of_a_deleted_model_is_invalidated(oci):
+    first = oci.post("registered-models/create", json={"name": "x"},
+                     headers={"opc-retry-token": "tok-model"})
+    assert first.status_code == 200
+    oci.post("registered-models/delete", json={"name": "x"})
+    replay = oci.post("registered-models/create", json={"name": "x"},
+                      headers={"opc-retry-token": "tok-model"})
+    assert replay.json["code"] == "InvalidatedRetryToken"
+
+
+def test_expired_tokens_run_again_and_are_purged(app, oci, model):
+    app.config["RETRY_TOKEN_TTL_SECONDS"] = 0.05
+    create_version(oci, "tok-4")
+    time.sleep(0.1)
+    assert create_version(oci, "tok-4").json["model_version"]["version"] == "2"
+    create_version(oci, "tok-5")
+    time.sleep(0.1)
+    with app.app_context(), database.connection_context():
+        assert purge_expired() == 2
+        assert RetryToken.select().count() == 0
+
+
+def test_token_length_is_checked(oci, model):
+    assert create_version(oci, "x" * 65).json["code"] == "InvalidParameter"
+    assert create_version(oci, "").json["code"] == "InvalidParameter"
+    assert versions(oci) == []
+
+
+def test_tokens_work_on_the_mlflow_face_too(api):
+    api.model("m")
+    body = {"name": "m", "source": "s3://a"}
+    first = api.post("model-versions/create", json=body, headers={"opc-retry-token": "t"})
+    again = api.post("model-versions/create", json=body, headers={"opc-retry-token": "t"})
+    assert first.json == again.json
+    other_workspace = api.post("model-versions/create", json=body,
+                               headers={"opc-retry-token": "t", "X-MLFLOW-WORKSPACE": "ghost"})
+    assert other_workspace.status_code == 409
+
+
+def test_reads_ignore_tokens(oci, model):
+    create_version(oci, "tok-6")
+    response = oci.get("model-versions/search", headers={"opc-retry-token": "tok-6"})
+    assert response.status_code == 200
