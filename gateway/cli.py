@@ -7,6 +7,7 @@ from gunicorn.app.base import BaseApplication
 from gateway import migrations
 from gateway.app import create_app
 from gateway.db import database
+from gateway.services.workspaces import platform_workspace
 
 
 @click.group()
@@ -30,6 +31,13 @@ def _upgrade():
     app = create_app()
     with app.app_context(), database.connection_context():
         return migrations.upgrade()
+
+
+@main.command("platform-workspace")
+@click.argument("platform_id")
+def platform_workspace_command(platform_id):
+    """Print the MLflow workspace holding an OCI AI Data Platform's registry."""
+    click.echo(platform_workspace(platform_id))
 
 
 def default_workers():
