@@ -40,6 +40,10 @@ def platform_workspace_command(platform_id):
     click.echo(platform_workspace(platform_id))
 
 
+# gunicorn's default access line, with the request id the gateway answered with.
+ACCESS_LOG_FORMAT = '%(h)s [%({opc-request-id}o)s] "%(r)s" %(s)s %(b)s %(L)ss "%(a)s"'
+
+
 def default_workers():
     """Two per core plus one, gunicorn's rule for synchronous workers."""
     return 2 * (os.cpu_count() or 1) + 1
@@ -53,7 +57,8 @@ def default_workers():
 def serve(host, port, workers, access_log):
     """Migrate the schema, then serve the gateway with gunicorn."""
     _upgrade()
-    options = {"bind": f"{host}:{port}", "workers": workers, "accesslog": "-" if access_log else None}
+    options = {"bind": f"{host}:{port}", "workers": workers,
+               "accesslog": "-" if access_log else None, "access_log_format": ACCESS_LOG_FORMAT}
     GunicornServer(options).run()
 
 

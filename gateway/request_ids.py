@@ -9,6 +9,7 @@ from gateway.exceptions import InvalidParameter
 
 HEADER = "opc-request-id"
 _VALID = re.compile(r"[A-Za-z0-9_-]{1,255}")
+LOG_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
 
 
 def init_app(app):
@@ -16,6 +17,7 @@ def init_app(app):
     app.before_request(_assign)
     app.after_request(_echo)
     _install_log_records()
+    _install_handler(logging.getLogger("gateway"))
 
 
 def current():
@@ -51,3 +53,12 @@ def _install_log_records():
 
     record_with_request_id.adds_request_id = True
     logging.setLogRecordFactory(record_with_request_id)
+
+
+def _install_handler(logger):
+    # Unless the deployment configured logging itself, print the gateway's records with their id.
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)

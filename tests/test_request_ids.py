@@ -47,3 +47,12 @@ def test_log_lines_carry_the_request_id(app, client, caplog, monkeypatch):
     assert "boom" not in response.get_data(as_text=True)
     assert [r.request_id for r in caplog.records] == ["trace-me"]
     assert server.health  # the real view is untouched
+
+
+def test_gateway_log_lines_print_the_request_id(app, client, caplog, monkeypatch):
+    monkeypatch.setitem(app.view_functions, "mlflow_server.health", lambda: 1 / 0)
+    with caplog.at_level(logging.ERROR):
+        client.get("/health", headers={"opc-request-id": "printed-id"})
+    handler = logging.getLogger("gateway").handlers[0]
+    line = handler.format(caplog.records[0])
+    assert "ERROR [printed-id] gateway.errors: unhandled error on GET /health" in line
