@@ -1,8 +1,10 @@
 """The `gateway` command: `gateway serve` and `gateway db upgrade`."""
 import os
+import time
 
 import click
 from gunicorn.app.base import BaseApplication
+from peewee import OperationalError
 
 from gateway import migrations
 from gateway.app import create_app
@@ -27,10 +29,18 @@ def upgrade():
     click.echo(f"schema upgraded: applied {applied}" if applied else "schema is up to date")
 
 
-def _upgrade():
+def _upgrade(attempts=5):
     app = create_app()
-    with app.app_context(), database.connection_context():
-        return migrations.upgrade()
+    for attempt in range(attempts):
+        try:
+            with app.app_context(), database.connection_context():
+                return migrations.upgrade()
+        except OperationalError as error:
+            # Switching a brand-new SQLite file to WAL can fail at once, without waiting,
+            # while other upgraders open it; the next attempt finds WAL already set.
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 @main.command("platform-workspace")

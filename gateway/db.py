@@ -10,13 +10,14 @@ database = DatabaseProxy()
 def sqlite_pragmas(busy_timeout_ms):
     """Pragmas for the embedded SQLite file."""
     return {
+        # First: peewee applies these in order, and the others may need to wait for a lock.
+        "busy_timeout": busy_timeout_ms,
         "journal_mode": "wal",
         # With WAL, NORMAL survives a process crash (kill -9); only an OS crash can lose
         # the last commits.
         "synchronous": "normal",
         "foreign_keys": 1,
         "cache_size": -64000,
-        "busy_timeout": busy_timeout_ms,
         # MLflow's LIKE is case-sensitive on every backend (MLflow sets the same pragma).
         "case_sensitive_like": 1,
     }
