@@ -9,6 +9,8 @@ from peewee import OperationalError
 from gateway import migrations
 from gateway.app import create_app
 from gateway.db import database
+from gateway.exceptions import GatewayError
+from gateway.services import principals
 from gateway.services.workspaces import platform_workspace
 
 
@@ -30,17 +32,88 @@ def upgrade():
 
 
 def _upgrade(attempts=5):
-    app = create_app()
     for attempt in range(attempts):
         try:
-            with app.app_context(), database.connection_context():
-                return migrations.upgrade()
+            return _in_database(migrations.upgrade)
         except OperationalError as error:
             # Switching a brand-new SQLite file to WAL can fail at once, without waiting,
             # while other upgraders open it; the next attempt finds WAL already set.
             if "locked" not in str(error) or attempt == attempts - 1:
                 raise
             time.sleep(0.2 * (attempt + 1))
+
+
+def _in_database(action):
+    """Run action(*args) against the configured database; domain errors become CLI errors."""
+    app = create_app()
+    with app.app_context(), database.connection_context():
+        try:
+            return action()
+        except GatewayError as error:
+            raise click.ClickException(error.message) from None
+
+
+@main.group()
+def principal():
+    """Principals, their credentials and roles (take effect at once, no restart)."""
+
+
+@principal.command("create")
+@click.argument("name")
+@click.option("--act-for-others", is_flag=True, help="May name the acting user (dh-user-principal).")
+def principal_create(name, act_for_others):
+    """Create a principal."""
+    _in_database(lambda: principals.create(name, act_for_others))
+    click.echo(f"created principal {name}")
+
+
+@principal.command("token")
+@click.argument("name")
+def principal_token(name):
+    """Issue a bearer token (printed once; only its digest is stored)."""
+    click.echo(_in_database(lambda: principals.issue_token(name)))
+
+
+@principal.command("password")
+@click.argument("name")
+@click.password_option()
+def principal_password(name, password):
+    """Set the password for HTTP Basic authentication."""
+    _in_database(lambda: principals.set_password(name, password))
+    click.echo(f"password set for {name}")
+
+
+@principal.command("add-key")
+@click.argument("name")
+@click.argument("key_id")
+@click.argument("public_key", type=click.File())
+def principal_add_key(name, key_id, public_key):
+    """Register an OCI API signing key: KEY_ID is "<tenancy>/<user>/<fingerprint>"."""
+    _in_database(lambda: principals.add_key(name, key_id, public_key.read()))
+    click.echo(f"key {key_id} added for {name}")
+
+
+@principal.command("grant")
+@click.argument("name")
+@click.argument("workspace")
+@click.argument("role", type=click.Choice(principals.ROLES))
+@click.option("--platform", is_flag=True, help="WORKSPACE is an OCI aiDataPlatformId.")
+def principal_grant(name, workspace, role, platform):
+    """Give NAME a ROLE in WORKSPACE ("*" for every workspace)."""
+    workspace = platform_workspace(workspace) if platform else workspace
+    _in_database(lambda: principals.grant(name, workspace, role))
+    click.echo(f"{name} is {role} in {workspace}")
+
+
+@principal.command("revoke")
+@click.argument("name")
+@click.argument("workspace")
+@click.option("--platform", is_flag=True, help="WORKSPACE is an OCI aiDataPlatformId.")
+def principal_revoke(name, workspace, platform):
+    """Take away NAME's role in WORKSPACE."""
+    workspace = platform_workspace(workspace) if platform else workspace
+    _in_database(lambda: principals.revoke(name, workspace))
+    click.echo(f"{name} has no role in {workspace}")
 
 
 @main.command("platform-workspace")
@@ -67,6 +140,8 @@ def default_workers():
 def serve(host, port, workers, access_log):
     """Migrate the schema, then serve the gateway with gunicorn."""
     _upgrade()
+    # In-process rate-limit counters are per worker: each enforces its share.
+    os.environ["GATEWAY_RATE_LIMIT_WORKERS"] = str(workers)
     options = {"bind": f"{host}:{port}", "workers": workers,
                "accesslog": "-" if access_log else None, "access_log_format": ACCESS_LOG_FORMAT}
     GunicornServer(options).run()

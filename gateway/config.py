@@ -12,3 +12,16 @@ class Config:
     MLFLOW_VERSION = "3.17.2"
     # Requests bodies above this many bytes are refused before they are parsed.
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+    # "none": trust every caller (local use); "required": token, Basic or OCI signature.
+    AUTH = "none"
+    # Per-tenant limits in the `limits` notation, e.g. "50/second;1000/minute"; "" = none.
+    RATE_LIMIT = ""
+    # Workspace name -> its own limit, e.g. {"team-a": "200/second"} (JSON in the environment).
+    RATE_LIMIT_OVERRIDES = {}
+    # memory:// counts per worker (each enforces its share); redis://host:6379 counts for all.
+    RATE_LIMIT_STORAGE = "memory://"
+    # How many workers share a memory:// limit; `gateway serve` sets it to --workers.
+    RATE_LIMIT_WORKERS = 1
+    RETRY_TOKEN_TTL_SECONDS = 24 * 3600
+    RETRY_TOKEN_WAIT_MS = 10000
+    RETRY_TOKEN_PURGE_CHANCE = 0.01

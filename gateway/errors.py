@@ -7,7 +7,8 @@ from werkzeug.exceptions import HTTPException
 
 from gateway.exceptions import (AlreadyExists, Conflict, GatewayError, IncorrectState,
                                 InvalidatedRetryToken, InvalidParameter, MalformedRequest,
-                                MissingParameter, NotFound, PreconditionFailed)
+                                MissingParameter, NotFound, PermissionDenied, PreconditionFailed,
+                                RateLimited, Unauthenticated)
 
 log = logging.getLogger(__name__)
 
@@ -15,12 +16,14 @@ log = logging.getLogger(__name__)
 STATUSES = {"invalid": 400, "missing": 400, "unparseable": 400, "not_found": 404,
             "already_exists": 409, "conflict": 409, "incorrect_state": 409,
             "invalidated_retry_token": 409, "precondition_failed": 412,
+            "unauthenticated": 401, "permission_denied": 403, "too_many_requests": 429,
             "endpoint_not_found": 404, "method_not_allowed": 405, "too_large": 413,
             "unavailable": 503, "internal": 500}
 _KINDS = {InvalidParameter: "invalid", MissingParameter: "missing", MalformedRequest: "unparseable",
           NotFound: "not_found", AlreadyExists: "already_exists", Conflict: "conflict",
           IncorrectState: "incorrect_state", InvalidatedRetryToken: "invalidated_retry_token",
-          PreconditionFailed: "precondition_failed"}
+          PreconditionFailed: "precondition_failed", Unauthenticated: "unauthenticated",
+          PermissionDenied: "permission_denied", RateLimited: "too_many_requests"}
 _HTTP_KINDS = {404: "endpoint_not_found", 405: "method_not_allowed", 413: "too_large"}
 
 
@@ -51,7 +54,9 @@ def error_response(kind, message, status=None):
 
 def _domain_error(error):
     kind = next(_KINDS[cls] for cls in type(error).__mro__ if cls in _KINDS)
-    return error_response(kind, error.message)
+    response, status = error_response(kind, error.message)
+    response.headers.update(error.headers)
+    return response, status
 
 
 def _http_error(error):

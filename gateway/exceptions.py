@@ -2,11 +2,12 @@
 
 
 class GatewayError(Exception):
-    """Base of every error the domain raises on purpose."""
+    """Base of every error the domain raises on purpose; headers go on the error answer."""
 
-    def __init__(self, message):
+    def __init__(self, message, headers=None):
         super().__init__(message)
         self.message = message
+        self.headers = headers or {}
 
 
 class InvalidParameter(GatewayError):
@@ -43,3 +44,22 @@ class InvalidatedRetryToken(Conflict):
 
 class PreconditionFailed(GatewayError):
     """The caller's if-match etag no longer matches the resource."""
+
+
+class Unauthenticated(GatewayError):
+    """Missing or invalid credentials."""
+
+    def __init__(self, message):
+        super().__init__(message, {"WWW-Authenticate": 'Bearer realm="gateway", '
+                                                       'Basic realm="gateway", Signature'})
+
+
+class PermissionDenied(GatewayError):
+    """A known caller without the role the request needs."""
+
+
+class RateLimited(GatewayError):
+    """The tenant is over its rate limit; retry after `retry_after` seconds."""
+
+    def __init__(self, message, retry_after):
+        super().__init__(message, {"Retry-After": str(retry_after)})

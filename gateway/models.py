@@ -1,8 +1,8 @@
 """Peewee models of the registry; constraints live in the database, not in Python."""
 import time
 
-from peewee import (BigIntegerField, CharField, ForeignKeyField, IntegerField, Model,
-                    TextField)
+from peewee import (BigIntegerField, BooleanField, CharField, ForeignKeyField, IntegerField,
+                    Model, TextField)
 
 from gateway.db import database
 
@@ -120,6 +120,47 @@ class RetryToken(BaseModel):
     class Meta:
         indexes = ((("caller", "token"), True),)
 
+
+class Principal(BaseModel):
+    """Someone (or something) that authenticates: a user or a service."""
+    name = CharField(max_length=255, unique=True)
+    # May name another acting user with dh-user-principal.
+    can_act_for_others = BooleanField(default=False)
+    password_hash = TextField(null=True)
+    created_at = BigIntegerField(default=now_ms)
+
+
+class ApiToken(BaseModel):
+    """A bearer token; only its SHA-256 is kept."""
+    principal = ForeignKeyField(Principal, on_delete="CASCADE", backref="tokens")
+    digest = CharField(max_length=64, unique=True)
+    created_at = BigIntegerField(default=now_ms)
+
+
+class ApiKey(BaseModel):
+    """An OCI API signing key: keyId is "<tenancy>/<user>/<fingerprint>"."""
+    principal = ForeignKeyField(Principal, on_delete="CASCADE", backref="keys")
+    key_id = CharField(max_length=512, unique=True)
+    public_key = TextField()
+
+
+class Grant(BaseModel):
+    """A principal's role in a workspace ("*" for every workspace)."""
+    principal = ForeignKeyField(Principal, on_delete="CASCADE", backref="grants")
+    workspace = CharField(max_length=63)
+    role = CharField(max_length=10)
+
+    class Meta:
+        indexes = ((("principal", "workspace"), True),)
+
+
+class SeenSignature(BaseModel):
+    """Signatures already accepted, so a captured signed request cannot be replayed."""
+    digest = CharField(max_length=64, primary_key=True)
+    expires_at = BigIntegerField(index=True)
+
+
+AUTH_MODELS = [Principal, ApiToken, ApiKey, Grant, SeenSignature]
 
 REGISTRY_MODELS = [Workspace, RegisteredModel, ModelVersion, RegisteredModelTag,
                    ModelVersionTag, ModelAlias, RetryToken]

@@ -17,19 +17,18 @@ from gateway import events
 from gateway.db import database, is_sqlite
 from gateway.exceptions import (Conflict, IncorrectState, InvalidatedRetryToken,
                                 InvalidParameter)
-from gateway.identity import caller
+from gateway.auth import caller
 from gateway.models import DELETED_STAGE, ModelVersion, RegisteredModel, RetryToken, now_ms
 
 HEADER = "opc-retry-token"
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 _REPLAYED_HEADERS = ("Content-Type", "etag")
+# Refused before the action ran and likely to change on retry: not remembered.
+_NOT_REMEMBERED = {401, 403, 429}
 
 
 def init_app(app):
     """Claim tokens before the view, store the answer after it, finish the transaction last."""
-    app.config.setdefault("RETRY_TOKEN_TTL_SECONDS", 24 * 3600)
-    app.config.setdefault("RETRY_TOKEN_WAIT_MS", 10000)
-    app.config.setdefault("RETRY_TOKEN_PURGE_CHANCE", 0.01)
     app.before_request(_claim)
     app.after_request(_record)
     app.teardown_request(_finish)
@@ -127,8 +126,8 @@ def _record(response):
     claim = g.get("retry_claim")
     if claim is None or not claim.owned:
         return response
-    # A server error leaves nothing behind, so a retry with the same token can run again.
-    claim.commit = response.status_code < 500
+    # A server error, like a refusal, leaves nothing behind: a retry with the token runs again.
+    claim.commit = response.status_code < 500 and response.status_code not in _NOT_REMEMBERED
     if claim.commit:
         kind, row_id = claim.created or (None, None)
         headers = {k: response.headers[k] for k in _REPLAYED_HEADERS if k in response.headers}

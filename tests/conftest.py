@@ -7,11 +7,12 @@ import time
 import uuid
 
 import pytest
+import redis
 import requests
 
 from gateway import create_app, migrations
 from gateway.db import database, is_sqlite
-from gateway.models import DEFAULT_WORKSPACE, REGISTRY_MODELS, Workspace
+from gateway.models import AUTH_MODELS, DEFAULT_WORKSPACE, REGISTRY_MODELS, Workspace
 
 # Set to a PostgreSQL URL to run every test on PostgreSQL instead of SQLite files.
 POSTGRES_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL")
@@ -27,17 +28,12 @@ def database_url(tmp_path):
 @pytest.fixture
 def app(database_url):
     """The app on a migrated, empty database."""
-    app = create_app({"TESTING": True, "DATABASE_URL": database_url})
-    with database.connection_context():
-        migrations.upgrade()
-        if not is_sqlite():
-            _empty_postgres()
-    yield app
+    yield make_app(database_url)
     database.close()
 
 
 def _empty_postgres():
-    tables = ", ".join(model._meta.table_name for model in REGISTRY_MODELS)
+    tables = ", ".join(f'"{model._meta.table_name}"' for model in REGISTRY_MODELS + AUTH_MODELS)
     database.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     Workspace.insert(name=DEFAULT_WORKSPACE, description="The default workspace").execute()
 
@@ -149,3 +145,35 @@ def oci_root(platform=PLATFORM, workspace=None):
 def oci(client):
     """Calls to the OCI face at the platform level."""
     return Api(client, oci_root())
+
+
+def make_app(database_url, **config):
+    """An app on a migrated, empty database, with extra configuration."""
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url, **config})
+    with database.connection_context():
+        migrations.upgrade()
+        if not is_sqlite():
+            _empty_postgres()
+    return app
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """A private redis-server for the session (CI installs it from Debian's packages)."""
+    port = free_port()
+    process = subprocess.Popen(["redis-server", "--port", str(port), "--save", "",
+                                "--appendonly", "no",
+                                "--dir", str(tmp_path_factory.mktemp("redis"))],
+                               stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            redis.Redis.from_url(url).ping()
+            break
+        except redis.ConnectionError:
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)

@@ -15,7 +15,7 @@ registry.register_blueprint(model_versions.bp)
 
 @registry.before_request
 def _scope_to_workspace():
-    g.workspace = workspaces.from_header()
+    g.workspace = workspaces.enter_from_header()
 
 
 def init_app(app):

@@ -14,6 +14,9 @@ _CODES = {
     # MLflow names an RPC by method and path, so a wrong method is an unknown endpoint.
     "method_not_allowed": "ENDPOINT_NOT_FOUND",
     "too_large": "INVALID_PARAMETER_VALUE",
+    "unauthenticated": "UNAUTHENTICATED",
+    "permission_denied": "PERMISSION_DENIED",
+    "too_many_requests": "REQUEST_LIMIT_EXCEEDED",
     "unavailable": "TEMPORARILY_UNAVAILABLE",
     "internal": "INTERNAL_ERROR",
 }

@@ -1,18 +1,22 @@
 """MLflow's workspace API (/api/3.0/mlflow/workspaces) and the X-MLFLOW-WORKSPACE header."""
 from flask import Blueprint, Response, request
 
+from gateway import access, auth
 from gateway.faces.mlflow import schemas
 from gateway.faces.mlflow.parsing import parse
-from gateway.services import workspaces
+from gateway.models import DEFAULT_WORKSPACE
+from gateway.services import principals, workspaces
 
 HEADER = "X-MLFLOW-WORKSPACE"
 
 bp = Blueprint("workspaces", __name__, url_prefix="/workspaces")
 
 
-def from_header():
-    """The workspace named by the request's header (default when absent)."""
-    return workspaces.resolve(request.headers.get(HEADER, "").strip())
+def enter_from_header():
+    """Enter the workspace the request's header names (default when absent)."""
+    name = request.headers.get(HEADER, "").strip() or DEFAULT_WORKSPACE
+    access.enter(name)
+    return workspaces.resolve(name)
 
 
 def _workspace(row):
@@ -21,30 +25,36 @@ def _workspace(row):
 
 @bp.get("")
 def list_all():
-    """Every workspace."""
-    return {"workspaces": schemas.workspaces_schema.dump(workspaces.list_all())}
+    """Every workspace the caller may read."""
+    visible = set(auth.readable(w.name for w in workspaces.list_all()))
+    rows = [w for w in workspaces.list_all() if w.name in visible]
+    return {"workspaces": schemas.workspaces_schema.dump(rows)}
 
 
 @bp.post("")
 def create():
-    """Create a workspace (201, as MLflow)."""
+    """Create a workspace (201, as MLflow); needs the admin role on every workspace ("*")."""
+    access.enter(principals.ALL_WORKSPACES, "admin")
     return _workspace(workspaces.create(**parse(schemas.create_workspace))), 201
 
 
 @bp.get("/<workspace_name>")
 def get(workspace_name):
     """One workspace."""
+    access.enter(workspace_name)
     return _workspace(workspaces.get(workspace_name))
 
 
 @bp.patch("/<workspace_name>")
 def update(workspace_name):
     """Change a workspace's description or artifact root."""
+    access.enter(workspace_name, "admin")
     return _workspace(workspaces.update(workspace_name, **parse(schemas.update_workspace)))
 
 
 @bp.delete("/<workspace_name>")
 def delete(workspace_name):
     """Delete a workspace (204, as MLflow); ?mode= RESTRICT, CASCADE or SET_DEFAULT."""
+    access.enter(workspace_name, "admin")
     workspaces.delete(workspace_name, request.args.get("mode", "RESTRICT"))
     return Response(status=204)

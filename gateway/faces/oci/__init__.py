@@ -10,6 +10,7 @@ they were created through.
 from flask import Blueprint, g, request
 from marshmallow import ValidationError
 
+from gateway import access
 from gateway.errors import register_format
 from gateway.exceptions import InvalidParameter
 from gateway.faces.mlflow import model_versions, registered_models, server
@@ -64,9 +65,11 @@ def _scope():
     _check_path_value("aiDataPlatformId", g.platform_id, 500)
     if g.workspace_key is not None:
         _check_path_value("workspaceKey", g.workspace_key, 255)
-    # Reads of a platform nobody has written to see an empty registry; writes create it.
-    g.workspace = workspaces.platform_workspace(g.platform_id,
-                                                create=request.method != "GET")
+    g.workspace = workspaces.platform_workspace(g.platform_id)
+    # As OCI: a platform the caller cannot see is "not found", so its existence does not leak.
+    access.enter(g.workspace, hide=True)
+    if request.method != "GET":  # reads of an unknown platform see an empty registry
+        workspaces.platform_workspace(g.platform_id, create=True)
     if request.endpoint.endswith("model_versions.create"):
         _check_create_model_version()
 

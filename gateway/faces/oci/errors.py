@@ -14,6 +14,9 @@ _CODES = {
     "endpoint_not_found": "NotFound",
     "method_not_allowed": "MethodNotAllowed",
     "too_large": "PayloadTooLarge",
+    "unauthenticated": "NotAuthenticated",
+    "permission_denied": "NotAuthorized",
+    "too_many_requests": "TooManyRequests",
     "unavailable": "ServiceUnavailable",
     "internal": "InternalServerError",
 }

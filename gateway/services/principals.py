@@ -1,0 +1,115 @@
+"""Principals, their credentials and their roles per workspace."""
+import hashlib
+import secrets
+
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from peewee import IntegrityError
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from gateway.db import database
+from gateway.exceptions import AlreadyExists, InvalidParameter, NotFound
+from gateway.models import ApiKey, ApiToken, Grant, Principal
+
+ROLES = ("reader", "writer", "admin")
+ALL_WORKSPACES = "*"
+
+
+def token_digest(token):
+    """Tokens are random and long, so a plain SHA-256 is a safe way to store them."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create(name, can_act_for_others=False):
+    """Create a principal."""
+    if not name or len(name) > 255:
+        raise InvalidParameter("A principal's name must be 1 to 255 characters.")
+    try:
+        with database.atomic():
+            return Principal.create(name=name, can_act_for_others=can_act_for_others)
+    except IntegrityError:
+        raise AlreadyExists(f"Principal '{name}' already exists.") from None
+
+
+def get(name):
+    """A principal by name, or NotFound."""
+    principal = Principal.get_or_none(Principal.name == name)
+    if principal is None:
+        raise NotFound(f"Principal '{name}' not found")
+    return principal
+
+
+def issue_token(name):
+    """A new bearer token for a principal (shown once, stored as a digest)."""
+    token = "gw_" + secrets.token_urlsafe(32)
+    ApiToken.create(principal=get(name), digest=token_digest(token))
+    return token
+
+
+def set_password(name, password):
+    """Set a principal's password for HTTP Basic authentication."""
+    if len(password) < 8:
+        raise InvalidParameter("A password must have at least 8 characters.")
+    Principal.update(password_hash=generate_password_hash(password)).where(
+        Principal.name == name).execute()
+
+
+def add_key(name, key_id, public_key_pem):
+    """Register an OCI API signing key for a principal."""
+    try:
+        load_pem_public_key(public_key_pem.encode())
+    except ValueError:
+        raise InvalidParameter("The public key is not a PEM-encoded public key.") from None
+    try:
+        with database.atomic():
+            return ApiKey.create(principal=get(name), key_id=key_id, public_key=public_key_pem)
+    except IntegrityError:
+        raise AlreadyExists(f"API key '{key_id}' is already registered.") from None
+
+
+def grant(name, workspace, role):
+    """Give a principal a role in a workspace (replacing any role it had there)."""
+    if role not in ROLES:
+        raise InvalidParameter(f"Unknown role '{role}'; roles are {', '.join(ROLES)}.")
+    principal = get(name)
+    (Grant.insert(principal=principal, workspace=workspace, role=role)
+     .on_conflict(conflict_target=[Grant.principal, Grant.workspace], update={Grant.role: role})
+     .execute())
+
+
+def revoke(name, workspace):
+    """Take away a principal's role in a workspace."""
+    Grant.delete().where(Grant.principal == get(name), Grant.workspace == workspace).execute()
+
+
+def by_token(token):
+    """The principal holding a bearer token, or None."""
+    return (Principal.select().join(ApiToken)
+            .where(ApiToken.digest == token_digest(token)).first())
+
+
+def by_password(name, password):
+    """The principal if the password is right, else None."""
+    principal = Principal.get_or_none(Principal.name == name)
+    if principal and principal.password_hash and check_password_hash(principal.password_hash,
+                                                                     password):
+        return principal
+    return None
+
+
+def by_key_id(key_id):
+    """(principal, public key PEM) for an OCI keyId, or (None, None)."""
+    key = ApiKey.select(ApiKey, Principal).join(Principal).where(ApiKey.key_id == key_id).first()
+    return (key.principal, key.public_key) if key else (None, None)
+
+
+def role_in(principal_id, workspace):
+    """The principal's role in a workspace (a "*" grant counts), or None."""
+    rank = {role: index for index, role in enumerate(ROLES)}
+    roles = [g.role for g in Grant.select(Grant.role).where(
+        Grant.principal == principal_id, Grant.workspace.in_([workspace, ALL_WORKSPACES]))]
+    return max(roles, key=rank.__getitem__) if roles else None
+
+
+def has_role(role, needed):
+    """Whether a role includes what `needed` allows."""
+    return role is not None and ROLES.index(role) >= ROLES.index(needed)

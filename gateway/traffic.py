@@ -1,0 +1,70 @@
+"""Per-tenant rate limits with the `limits` library: per workspace and per principal."""
+import logging
+import math
+import time
+
+from flask import current_app
+from limits import parse_many
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from gateway.exceptions import RateLimited
+
+log = logging.getLogger(__name__)
+
+
+def init_app(app):
+    """Build the limiter when GATEWAY_RATE_LIMIT is set."""
+    config = app.config
+    app.extensions["traffic"] = None
+    if config["RATE_LIMIT"]:
+        app.extensions["traffic"] = Limits(config["RATE_LIMIT"], config["RATE_LIMIT_OVERRIDES"],
+                                           config["RATE_LIMIT_STORAGE"],
+                                           int(config["RATE_LIMIT_WORKERS"]))
+
+
+def admit(workspace, principal=None):
+    """Count a request against its workspace's and principal's limits, or raise RateLimited."""
+    limits = current_app.extensions.get("traffic")
+    if limits is not None:
+        limits.admit(workspace, principal)
+
+
+class Limits:
+    """The configured limits and where their counters live."""
+
+    def __init__(self, default, overrides, storage_uri, workers):
+        self.local = storage_uri.startswith("memory")
+        # In-process counters are per worker, so each worker enforces its share.
+        self.share = workers if self.local else 1
+        self.limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
+        self.default = self._parse(default)
+        self.overrides = {name: self._parse(text) for name, text in overrides.items()}
+
+    def _parse(self, text):
+        return [_shared(item, self.share) for item in parse_many(text)]
+
+    def admit(self, workspace, principal):
+        scopes = [("workspace", workspace, self.overrides.get(workspace, self.default))]
+        if principal:
+            scopes.append(("principal", principal, self.default))
+        for scope, key, items in scopes:
+            for item in items:
+                if not self._hit(item, scope, key):
+                    reset = self.limiter.get_window_stats(item, scope, key).reset_time
+                    wait = max(1, math.ceil(reset - time.time()))
+                    raise RateLimited(f"Too many requests for {scope} '{key}' (limit "
+                                      f"{item}); retry in {wait} s.", retry_after=wait)
+
+    def _hit(self, item, scope, key):
+        try:
+            return self.limiter.hit(item, scope, key)
+        except Exception:  # the counter store is down: serve rather than refuse everyone
+            log.exception("rate-limit storage unavailable; admitting the request")
+            return True
+
+
+def _shared(item, share):
+    amount = max(1, math.ceil(item.amount / share))
+    return type(item)(amount, item.multiples, item.namespace) if share > 1 else item
+
