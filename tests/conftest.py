@@ -110,11 +110,16 @@ class Server:
         self.process.stderr.close()
 
 
+def serve(tmp_path_factory, name, workers=2, env=None):
+    """Start a gunicorn gateway on the test database (a new SQLite file unless PostgreSQL)."""
+    url = POSTGRES_URL or f"sqlite:///{tmp_path_factory.mktemp(name) / 'gateway.db'}"
+    return Server(url, workers=workers, env=env)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A two-worker gunicorn gateway shared by a test module (tests use unique names)."""
-    url = POSTGRES_URL or f"sqlite:///{tmp_path_factory.mktemp('server') / 'gateway.db'}"
-    server = Server(url)
+    server = serve(tmp_path_factory, "server")
     yield server
     server.stop()
 

@@ -4,7 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.conftest import MLFLOW_ROOT, POSTGRES_URL, Server
+from tests.conftest import MLFLOW_ROOT, Server, serve
 
 pytestmark = pytest.mark.server
 THREADS, PER_THREAD = 16, 15
@@ -12,8 +12,7 @@ THREADS, PER_THREAD = 16, 15
 
 @pytest.fixture(scope="module")
 def busy_server(tmp_path_factory):
-    url = POSTGRES_URL or f"sqlite:///{tmp_path_factory.mktemp('busy') / 'gateway.db'}"
-    server = Server(url, workers=4)
+    server = serve(tmp_path_factory, "busy", workers=4)
     yield server
     server.stop()
 

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from tests.conftest import POSTGRES_URL, Server, oci_root
+from tests.conftest import oci_root, serve
 
 pytestmark = [
     pytest.mark.server,
@@ -24,8 +24,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def oci_server(tmp_path_factory):
-    url = POSTGRES_URL or f"sqlite:///{tmp_path_factory.mktemp('oci') / 'gateway.db'}"
-    server = Server(url, workers=4)
+    server = serve(tmp_path_factory, "oci", workers=4)
     yield server
     server.stop()
 

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from tests.conftest import MLFLOW_ROOT, POSTGRES_URL, Server, oci_root
+from tests.conftest import MLFLOW_ROOT, POSTGRES_URL, Server, oci_root, serve
 from tests.test_oci_http import signing_config
 
 pytestmark = pytest.mark.server
@@ -29,10 +29,9 @@ def gateway(server, *args):
 
 @pytest.fixture(scope="module")
 def secure_server(tmp_path_factory, redis_url):
-    url = POSTGRES_URL or f"sqlite:///{tmp_path_factory.mktemp('secure') / 'gateway.db'}"
-    server = Server(url, workers=3, env={"GATEWAY_AUTH": "required",
-                                         "GATEWAY_RATE_LIMIT": "1000/second",
-                                         "GATEWAY_RATE_LIMIT_STORAGE": redis_url})
+    env = {"GATEWAY_AUTH": "required", "GATEWAY_RATE_LIMIT": "1000/second",
+           "GATEWAY_RATE_LIMIT_STORAGE": redis_url}
+    server = serve(tmp_path_factory, "secure", workers=3, env=env)
     yield server
     server.stop()
 

@@ -5,7 +5,7 @@ from gateway import events, validation
 from gateway.search import (REGISTERED_MODELS, make_page_token, parse_filter, parse_order_by,
                             parse_page_token)
 from gateway.db import database, is_sqlite
-from gateway.exceptions import AlreadyExists, InvalidParameter, MissingParameter, NotFound
+from gateway.exceptions import AlreadyExists, MissingParameter, NotFound
 from gateway.models import (DELETED_STAGE, ModelAlias, ModelVersion, RegisteredModel,
                             RegisteredModelTag, Workspace, now_ms)
 from gateway.services import etags, filters, loading
