@@ -3,7 +3,7 @@ from flask import Flask
 
 from gateway import auth, db, errors, request_ids, retry_tokens, traffic
 from gateway.config import Config
-from gateway.faces import mlflow, oci
+from gateway.faces import mlflow, nemo, oci
 
 
 def create_app(config=None):
@@ -15,6 +15,6 @@ def create_app(config=None):
     app.url_map.strict_slashes = False
     app.json.sort_keys = False  # keep MLflow's field order
     # Order matters: request hooks run in this order, teardowns in reverse.
-    for part in (request_ids, db, errors, auth, retry_tokens, traffic, mlflow, oci):
+    for part in (request_ids, db, errors, auth, retry_tokens, traffic, mlflow, oci, nemo):
         part.init_app(app)
     return app

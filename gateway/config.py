@@ -22,6 +22,9 @@ class Config:
     RATE_LIMIT_STORAGE = "memory://"
     # How many workers share a memory:// limit; `gateway serve` sets it to --workers.
     RATE_LIMIT_WORKERS = 1
+    # NeMo: fileset references (fnmatch patterns, e.g. "hf-mirror/*") whose models may set
+    # trust_remote_code without an admin.
+    TRUSTED_FILESETS = []
     RETRY_TOKEN_TTL_SECONDS = 24 * 3600
     RETRY_TOKEN_WAIT_MS = 10000
     RETRY_TOKEN_PURGE_CHANCE = 0.01

@@ -6,20 +6,23 @@ from peewee import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from gateway.exceptions import (AlreadyExists, Conflict, GatewayError, IncorrectState,
-                                InvalidatedRetryToken, InvalidParameter, MalformedRequest,
+                                InvalidatedRetryToken, InvalidFilter, InvalidParameter,
+                                MalformedRequest,
                                 MissingParameter, NotFound, PermissionDenied, PreconditionFailed,
                                 RateLimited, Unauthenticated)
 
 log = logging.getLogger(__name__)
 
 # Face-neutral kinds of failure and the HTTP status each gets unless a face says otherwise.
-STATUSES = {"invalid": 400, "missing": 400, "unparseable": 400, "not_found": 404,
+STATUSES = {"invalid": 400, "missing": 400, "unparseable": 400, "invalid_filter": 400,
+            "not_found": 404,
             "already_exists": 409, "conflict": 409, "incorrect_state": 409,
             "invalidated_retry_token": 409, "precondition_failed": 412,
             "unauthenticated": 401, "permission_denied": 403, "too_many_requests": 429,
             "endpoint_not_found": 404, "method_not_allowed": 405, "too_large": 413,
             "unavailable": 503, "internal": 500}
 _KINDS = {InvalidParameter: "invalid", MissingParameter: "missing", MalformedRequest: "unparseable",
+          InvalidFilter: "invalid_filter",
           NotFound: "not_found", AlreadyExists: "already_exists", Conflict: "conflict",
           IncorrectState: "incorrect_state", InvalidatedRetryToken: "invalidated_retry_token",
           PreconditionFailed: "precondition_failed", Unauthenticated: "unauthenticated",

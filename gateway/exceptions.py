@@ -22,6 +22,10 @@ class MalformedRequest(InvalidParameter):
     """The request cannot be parsed at all (bad JSON, wrong content type)."""
 
 
+class InvalidFilter(InvalidParameter):
+    """A list or search filter cannot be understood."""
+
+
 class NotFound(GatewayError):
     """The addressed resource does not exist (or is not visible to the caller)."""
 

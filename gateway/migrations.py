@@ -2,8 +2,8 @@
 from playhouse.migrate import SchemaMigrator, migrate
 
 from gateway.db import database, is_sqlite
-from gateway.models import (AUTH_MODELS, DEFAULT_WORKSPACE, REGISTRY_MODELS, ModelVersion,
-                            RegisteredModel, RetryToken, SchemaVersion, Workspace)
+from gateway.models import (AUTH_MODELS, DEFAULT_WORKSPACE, ENTITY_MODELS, REGISTRY_MODELS,
+                            ModelVersion, RegisteredModel, RetryToken, SchemaVersion, Workspace)
 
 
 def _initial_schema():
@@ -26,8 +26,13 @@ def _principals_and_grants():
     database.create_tables(AUTH_MODELS)
 
 
+def _model_entities():
+    database.create_tables(ENTITY_MODELS)
+
+
 # Append only: each entry runs once, in order, inside the upgrade transaction.
-MIGRATIONS = [_initial_schema, _oci_columns_and_retry_tokens, _principals_and_grants]
+MIGRATIONS = [_initial_schema, _oci_columns_and_retry_tokens, _principals_and_grants,
+              _model_entities]
 
 
 def current_version():

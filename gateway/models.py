@@ -104,6 +104,39 @@ class ModelAlias(BaseModel):
         indexes = ((("registered_model", "alias"), True),)
 
 
+class ModelEntityDetails(BaseModel):
+    """What a NeMo model entity adds to its registered model (one row at most per model)."""
+    registered_model = ForeignKeyField(RegisteredModel, unique=True, on_delete="CASCADE",
+                                       backref="details_rows")
+    project = CharField(max_length=255, null=True)
+    fileset = CharField(max_length=511, null=True)
+    finetuning_type = CharField(max_length=32, null=True)
+    base_model = CharField(max_length=511, null=True)
+    backend_format = CharField(max_length=32, null=True)
+    trust_remote_code = BooleanField(default=False)
+    # JSON: spec, api_endpoint, prompt, custom_fields, ownership, model_providers.
+    document = TextField(default="{}")
+
+
+class ModelAdapter(BaseModel):
+    """A fine-tuning adapter trained against a model entity."""
+    registered_model = ForeignKeyField(RegisteredModel, on_delete="CASCADE", backref="adapters")
+    name = CharField(max_length=255)
+    fileset = CharField(max_length=511)
+    finetuning_type = CharField(max_length=32)
+    description = TextField(null=True)
+    enabled = BooleanField(default=True)
+    lora_config = TextField(null=True)  # JSON {rank, alpha}
+    created_at = BigIntegerField(default=now_ms)
+    updated_at = BigIntegerField(default=now_ms)
+
+    class Meta:
+        indexes = ((("registered_model", "name"), True),)
+
+
+ENTITY_MODELS = [ModelEntityDetails, ModelAdapter]
+
+
 class RetryToken(BaseModel):
     """An opc-retry-token's claim and the answer its first request got."""
     caller = CharField(max_length=255)

@@ -12,7 +12,8 @@ import requests
 
 from gateway import create_app, migrations
 from gateway.db import database, is_sqlite
-from gateway.models import AUTH_MODELS, DEFAULT_WORKSPACE, REGISTRY_MODELS, Workspace
+from gateway.models import (AUTH_MODELS, DEFAULT_WORKSPACE, ENTITY_MODELS, REGISTRY_MODELS,
+                            Workspace)
 
 # Set to a PostgreSQL URL to run every test on PostgreSQL instead of SQLite files.
 POSTGRES_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL")
@@ -33,7 +34,7 @@ def app(database_url):
 
 
 def _empty_postgres():
-    tables = ", ".join(f'"{model._meta.table_name}"' for model in REGISTRY_MODELS + AUTH_MODELS)
+    tables = ", ".join(f'"{model._meta.table_name}"' for model in REGISTRY_MODELS + AUTH_MODELS + ENTITY_MODELS)
     database.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     Workspace.insert(name=DEFAULT_WORKSPACE, description="The default workspace").execute()
 

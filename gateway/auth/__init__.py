@@ -108,6 +108,13 @@ def require(workspace, role, hide=False):
                                f"workspace '{workspace}'.")
 
 
+def holds(workspace, role):
+    """Whether an authenticated caller has `role` in workspace (False without authentication)."""
+    principal = g.get("principal")
+    return principal is not None and principals.has_role(principals.role_in(principal.id,
+                                                                              workspace), role)
+
+
 def readable(workspace_names):
     """The workspaces among these the caller may read."""
     principal = g.get("principal")

@@ -4,6 +4,7 @@ _CODES = {
     "invalid": "INVALID_PARAMETER_VALUE",
     "missing": "INVALID_PARAMETER_VALUE",
     "unparseable": "INVALID_PARAMETER_VALUE",
+    "invalid_filter": "INVALID_PARAMETER_VALUE",
     "not_found": "RESOURCE_DOES_NOT_EXIST",
     "already_exists": "RESOURCE_ALREADY_EXISTS",
     "conflict": "RESOURCE_CONFLICT",

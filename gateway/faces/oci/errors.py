@@ -5,6 +5,7 @@ _CODES = {
     "invalid": "InvalidParameter",
     "missing": "MissingParameter",
     "unparseable": "CannotParseRequest",
+    "invalid_filter": "InvalidParameter",
     "not_found": "NotAuthorizedOrNotFound",
     "already_exists": "Conflict",
     "conflict": "Conflict",
