@@ -1,6 +1,8 @@
 """Attach tags, aliases and latest versions to rows, a few queries per page, never per row."""
 from peewee import fn
 
+from gateway.db import prepared
+
 from gateway.models import (DELETED_STAGE, ModelAlias, ModelVersion, ModelVersionTag,
                             RegisteredModel, RegisteredModelTag)
 
@@ -15,8 +17,22 @@ def _tags_by_owner(tag_model, owner_column, ids):
     return tags
 
 
+# One version (the common case: get, update, by alias) takes the prepared queries.
+_tags_of_version = prepared(lambda version_id: (
+    ModelVersionTag.select(ModelVersionTag.key, ModelVersionTag.value)
+    .where(ModelVersionTag.model_version == version_id).order_by(ModelVersionTag.key).dicts()))
+_aliases_of_version = prepared(lambda version_id: (
+    ModelAlias.select(ModelAlias.alias).where(ModelAlias.model_version == version_id)
+    .order_by(ModelAlias.alias).tuples()))
+
+
 def versions(rows, aliases=True):
     """Give each version its `tags` and (unless told not to) its `aliases`."""
+    if len(rows) == 1:
+        row = rows[0]
+        row.tags = _tags_of_version(row.id)
+        row.aliases = [alias for (alias,) in _aliases_of_version(row.id)] if aliases else []
+        return rows
     ids = [row.id for row in rows]
     tags = _tags_by_owner(ModelVersionTag, ModelVersionTag.model_version, ids)
     names = {version_id: [] for version_id in ids}

@@ -4,7 +4,7 @@ import re
 from gateway import events, validation
 from gateway.search import (MODEL_VERSIONS, make_page_token, parse_filter, parse_order_by,
                             parse_page_token)
-from gateway.db import database, is_sqlite
+from gateway.db import database, is_sqlite, prepared
 from gateway.exceptions import InvalidParameter, MissingParameter, NotFound
 from gateway.models import (DELETED_STAGE, ModelAlias, ModelVersion, ModelVersionTag,
                             RegisteredModel, now_ms)
@@ -20,13 +20,22 @@ def _query():
     return ModelVersion.select(ModelVersion, RegisteredModel).join(RegisteredModel)
 
 
+def _live_version(workspace, name, number):
+    return _query().where(RegisteredModel.workspace == workspace, RegisteredModel.name == name,
+                          ModelVersion.version == number,
+                          ModelVersion.current_stage != DELETED_STAGE)
+
+
+_find_live_version = prepared(_live_version)
+
+
 def find(workspace, name, version, lock=False):
     """The live version row (joined to its model), or NotFound."""
     number = validation.version_number(version)
-    query = _query().where(RegisteredModel.workspace == workspace, RegisteredModel.name == name,
-                           ModelVersion.version == number,
-                           ModelVersion.current_stage != DELETED_STAGE)
-    row = (query.for_update(of=ModelVersion) if lock and not is_sqlite() else query).first()
+    if lock and not is_sqlite():
+        row = _live_version(workspace, name, number).for_update(of=ModelVersion).first()
+    else:
+        row = next(iter(_find_live_version(workspace, name, number)), None)
     if row is None:
         raise NotFound(f"Model Version (name={name}, version={number}) not found")
     return row
