@@ -1,7 +1,8 @@
 """The application factory."""
 from flask import Flask
 
-from gateway import auth, db, errors, request_ids, retry_tokens, traffic
+from gateway import (auth, db, errors, observability, openapi, request_ids, retry_tokens,
+                     traffic)
 from gateway.config import Config
 from gateway.faces import mlflow, nemo, oci
 
@@ -15,6 +16,7 @@ def create_app(config=None):
     app.url_map.strict_slashes = False
     app.json.sort_keys = False  # keep MLflow's field order
     # Order matters: request hooks run in this order, teardowns in reverse.
-    for part in (request_ids, db, errors, auth, retry_tokens, traffic, mlflow, oci, nemo):
+    for part in (request_ids, observability, db, errors, auth, retry_tokens, traffic, mlflow,
+                 oci, nemo, openapi):
         part.init_app(app)
     return app

@@ -1,5 +1,7 @@
 """The `gateway` command: `gateway serve` and `gateway db upgrade`."""
 import os
+import shutil
+import tempfile
 import time
 
 import click
@@ -136,15 +138,31 @@ def default_workers():
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=default_workers(), show_default=True, type=int)
-@click.option("--access-log/--no-access-log", default=False, show_default=True)
+@click.option("--access-log/--no-access-log", default=False, show_default=True,
+              help="gunicorn's own access log (the gateway logs JSON lines itself).")
 def serve(host, port, workers, access_log):
     """Migrate the schema, then serve the gateway with gunicorn."""
     _upgrade()
     # In-process rate-limit counters are per worker: each enforces its share.
     os.environ["GATEWAY_RATE_LIMIT_WORKERS"] = str(workers)
+    _fresh_metrics_directory()
     options = {"bind": f"{host}:{port}", "workers": workers,
-               "accesslog": "-" if access_log else None, "access_log_format": ACCESS_LOG_FORMAT}
+               "accesslog": "-" if access_log else None, "access_log_format": ACCESS_LOG_FORMAT,
+               "child_exit": _forget_worker_metrics}
     GunicornServer(options).run()
+
+
+def _fresh_metrics_directory():
+    # prometheus-client's multiprocess mode: workers write their samples here, /metrics sums.
+    folder = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR",
+                                   os.path.join(tempfile.gettempdir(), f"gateway-metrics-{os.getpid()}"))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+
+
+def _forget_worker_metrics(server, worker):
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid)
 
 
 class GunicornServer(BaseApplication):

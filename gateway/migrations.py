@@ -11,14 +11,17 @@ def _initial_schema():
     Workspace.insert(name=DEFAULT_WORKSPACE, description="The default workspace").execute()
 
 
-def _oci_columns_and_retry_tokens():
-    # Step 1 builds tables from today's models, so on a new database these already exist.
+def _add_columns(*fields):
+    # Earlier steps build tables from today's models, so on a new database these already exist.
     migrator = SchemaMigrator.from_database(database.obj)
-    for model, field in ((ModelVersion, ModelVersion.workspace_key),
-                         (RegisteredModel, RegisteredModel.user_id)):
-        table = model._meta.table_name
+    for field in fields:
+        table = field.model._meta.table_name
         if field.column_name not in {c.name for c in database.get_columns(table)}:
             migrate(migrator.add_column(table, field.column_name, field))
+
+
+def _oci_columns_and_retry_tokens():
+    _add_columns(ModelVersion.workspace_key, RegisteredModel.user_id)
     database.create_tables([RetryToken])
 
 
@@ -30,9 +33,13 @@ def _model_entities():
     database.create_tables(ENTITY_MODELS)
 
 
+def _retry_token_workspace():
+    _add_columns(RetryToken.workspace)
+
+
 # Append only: each entry runs once, in order, inside the upgrade transaction.
 MIGRATIONS = [_initial_schema, _oci_columns_and_retry_tokens, _principals_and_grants,
-              _model_entities]
+              _model_entities, _retry_token_workspace]
 
 
 def current_version():

@@ -147,6 +147,7 @@ class RetryToken(BaseModel):
     headers = TextField(null=True)
     resource_kind = CharField(max_length=32, null=True)
     resource_id = IntegerField(null=True)
+    workspace = CharField(max_length=63, null=True)  # of the first request, for metrics
     created_at = BigIntegerField(default=now_ms)
     expires_at = BigIntegerField(index=True)
 

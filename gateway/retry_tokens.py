@@ -106,6 +106,7 @@ def _replay(earlier, claim):
             f"The {HEADER} was used in an earlier request whose result has since been removed. "
             "To perform the action again, retry with a different retry token.")
     headers = json.loads(earlier.headers or "{}")
+    events.retry_replayed.send("retry_token", workspace=earlier.workspace)
     return Response(earlier.body, status=earlier.status, headers=headers)
 
 
@@ -132,8 +133,8 @@ def _record(response):
         kind, row_id = claim.created or (None, None)
         headers = {k: response.headers[k] for k in _REPLAYED_HEADERS if k in response.headers}
         RetryToken.update(status=response.status_code, body=response.get_data(as_text=True),
-                          headers=json.dumps(headers), resource_kind=kind, resource_id=row_id
-                          ).where((RetryToken.caller == claim.caller)
+                          headers=json.dumps(headers), resource_kind=kind, resource_id=row_id,
+                          workspace=g.get("workspace")).where((RetryToken.caller == claim.caller)
                                   & (RetryToken.token == claim.token)).execute()
     return response
 

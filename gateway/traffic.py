@@ -8,6 +8,7 @@ from limits import parse_many
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
+from gateway import events
 from gateway.exceptions import RateLimited
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class Limits:
                 if not self._hit(item, scope, key):
                     reset = self.limiter.get_window_stats(item, scope, key).reset_time
                     wait = max(1, math.ceil(reset - time.time()))
+                    events.rate_limited.send("traffic", workspace=workspace)
                     raise RateLimited(f"Too many requests for {scope} '{key}' (limit "
                                       f"{item}); retry in {wait} s.", retry_after=wait)
 

@@ -1,5 +1,6 @@
 """Fixtures: an app on a fresh database, its test client, and real gunicorn servers."""
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -107,6 +108,18 @@ class Server:
 
     def stop(self):
         self.process.terminate()
+        self.process.wait(timeout=15)
+        self.process.stderr.close()
+
+    def kill(self):
+        """kill -9 the master and every worker at once, as a crash would."""
+        workers = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True,
+                                 text=True).stdout.split()
+        for pid in [self.process.pid, *map(int, workers)]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self.process.wait(timeout=15)
         self.process.stderr.close()
 

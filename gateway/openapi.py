@@ -1,0 +1,154 @@
+"""The OpenAPI 3 document of every face at /openapi.json, generated from the marshmallow schemas."""
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Blueprint, current_app
+from marshmallow import Schema, fields
+
+from gateway.faces.mlflow import schemas as mlflow
+from gateway.faces.nemo import schemas as nemo
+from gateway.faces.oci import API_VERSION, PLATFORM_ROOT, POST_VERBS, WORKSPACE_ROOT
+
+bp = Blueprint("openapi", __name__)
+
+RM, MV = mlflow.RegisteredModelSchema, mlflow.ModelVersionSchema
+
+
+def _envelope(name, **members):
+    return Schema.from_dict(members, name=name)
+
+
+EMPTY = _envelope("Empty")
+ONE_MODEL = _envelope("RegisteredModelAnswer", registered_model=fields.Nested(RM))
+ONE_VERSION = _envelope("ModelVersionAnswer", model_version=fields.Nested(MV))
+MODEL_PAGE = _envelope("RegisteredModelPage", registered_models=fields.List(fields.Nested(RM)),
+                       next_page_token=fields.String())
+VERSION_LIST = _envelope("ModelVersionPage", model_versions=fields.List(fields.Nested(MV)),
+                         next_page_token=fields.String())
+DOWNLOAD_URI = _envelope("DownloadUri", artifact_uri=fields.String())
+MLFLOW_ERROR = _envelope("MlflowError", error_code=fields.String(required=True),
+                         message=fields.String(required=True))
+OCI_ERROR = _envelope("OciError", code=fields.String(required=True),
+                      message=fields.String(required=True), error_code=fields.String())
+
+# The MLflow registry RPCs: (method, path under the root, request schema, answer schema).
+RPCS = [
+    ("post", "/registered-models/create", mlflow.CreateRegisteredModel, ONE_MODEL),
+    ("get", "/registered-models/get", mlflow.ModelName, ONE_MODEL),
+    ("patch", "/registered-models/update", mlflow.UpdateRegisteredModel, ONE_MODEL),
+    ("post", "/registered-models/rename", mlflow.RenameRegisteredModel, ONE_MODEL),
+    ("delete", "/registered-models/delete", mlflow.ModelName, EMPTY),
+    ("get", "/registered-models/search", mlflow.SearchRegisteredModels, MODEL_PAGE),
+    ("post", "/registered-models/get-latest-versions", mlflow.GetLatestVersions, VERSION_LIST),
+    ("get", "/registered-models/get-latest-versions", mlflow.GetLatestVersions, VERSION_LIST),
+    ("post", "/registered-models/set-tag", mlflow.SetRegisteredModelTag, EMPTY),
+    ("delete", "/registered-models/delete-tag", mlflow.DeleteRegisteredModelTag, EMPTY),
+    ("post", "/registered-models/alias", mlflow.SetAlias, EMPTY),
+    ("delete", "/registered-models/alias", mlflow.AliasRef, EMPTY),
+    ("get", "/registered-models/alias", mlflow.AliasRef, ONE_VERSION),
+    ("post", "/model-versions/create", mlflow.CreateModelVersion, ONE_VERSION),
+    ("get", "/model-versions/get", mlflow.VersionRef, ONE_VERSION),
+    ("patch", "/model-versions/update", mlflow.UpdateModelVersion, ONE_VERSION),
+    ("post", "/model-versions/transition-stage", mlflow.TransitionStage, ONE_VERSION),
+    ("delete", "/model-versions/delete", mlflow.VersionRef, EMPTY),
+    ("get", "/model-versions/search", mlflow.SearchModelVersions, VERSION_LIST),
+    ("get", "/model-versions/get-download-uri", mlflow.VersionRef, DOWNLOAD_URI),
+    ("post", "/model-versions/set-tag", mlflow.SetModelVersionTag, EMPTY),
+    ("delete", "/model-versions/delete-tag", mlflow.DeleteModelVersionTag, EMPTY),
+]
+
+NEMO_ROOT = "/apis/models/v2/workspaces/{workspace}/models"
+NEMO_ERROR = {"type": "object", "required": ["detail"],
+              "properties": {"detail": {"oneOf": [{"type": "string"}, {"type": "array"}]}}}
+NEMO_PAGE = _envelope("ModelEntityPage", data=fields.List(fields.Nested(nemo.ModelEntitySchema)),
+                      pagination=fields.Dict(), sort=fields.String())
+# NeMo: (method, path under its root, request schema or None, query schema or None, status, answer)
+NEMO = [
+    ("post", "", nemo.CreateModel, None, 201, nemo.ModelEntitySchema),
+    ("get", "", None, nemo.ListModels, 200, NEMO_PAGE),
+    ("get", "/{name}", None, None, 200, nemo.ModelEntitySchema),
+    ("patch", "/{name}", nemo.UpdateModel, None, 200, nemo.ModelEntitySchema),
+    ("delete", "/{name}", None, None, 204, None),
+    ("post", "/{name}/adapters", nemo.CreateAdapter, None, 201, nemo.AdapterSchema),
+    ("patch", "/{name}/adapters/{adapter}", nemo.UpdateAdapter, None, 200, nemo.AdapterSchema),
+    ("delete", "/{name}/adapters/{adapter}", None, None, 204, None),
+]
+
+
+def _path(flask_path):
+    return flask_path.replace("<", "{").replace(">", "}")
+
+
+def _parameters(path):
+    names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
+    return [{"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
+            for name in names]
+
+
+def _json(schema):
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _rpc(method, path, request, answer, error):
+    operation = {"parameters": _parameters(path),
+                 "responses": {"200": {"description": "OK", **_json(answer)},
+                               "default": {"description": "Error", **_json(error)}}}
+    if method == "get":
+        operation["parameters"].append({"in": "query", "schema": request})
+    else:
+        operation["requestBody"] = {"required": True, **_json(request)}
+    return operation
+
+
+def _add_mlflow(spec):
+    for root, error in (("/api/2.0/mlflow", MLFLOW_ERROR),
+                        (_path(PLATFORM_ROOT) + "/api/2.0/mlflow", OCI_ERROR),
+                        (_path(WORKSPACE_ROOT) + "/api/2.0/mlflow", OCI_ERROR)):
+        operations = {}
+        for method, path, request, answer in RPCS:
+            operations.setdefault(root + path, {})[method] = _rpc(method, root + path, request,
+                                                                  answer, error)
+        if root.startswith(API_VERSION):
+            for path, view in POST_VERBS.items():
+                rpc = next(r for r in RPCS if r[1] == path)
+                operations[root + path]["post"] = _rpc("post", root + path, rpc[2], rpc[3], error)
+        for path, methods in operations.items():
+            spec.path(path=path, operations=methods)
+
+
+def _add_nemo(spec):
+    operations = {}
+    for method, path, body, query, status, answer in NEMO:
+        full = NEMO_ROOT + path
+        operation = {"parameters": _parameters(full),
+                     "responses": {str(status): {"description": "OK",
+                                                 **(_json(answer) if answer else {})},
+                                   "default": {"description": "Error", **_json(NEMO_ERROR)}}}
+        if query:
+            operation["parameters"].append({"in": "query", "schema": query})
+        if body:
+            operation["requestBody"] = {"required": True, **_json(body)}
+        operations.setdefault(full, {})[method] = operation
+    for path, methods in operations.items():
+        spec.path(path=path, operations=methods)
+
+
+def build():
+    """The OpenAPI 3 document of the MLflow, OCI and NeMo faces."""
+    spec = APISpec(title="Model-registry gateway", version="1.0.0", openapi_version="3.0.3",
+                   plugins=[MarshmallowPlugin()])
+    _add_mlflow(spec)
+    _add_nemo(spec)
+    return spec.to_dict()
+
+
+@bp.get("/openapi.json")
+def document():
+    """The OpenAPI document (built once per app)."""
+    extensions = current_app.extensions
+    if "openapi" not in extensions:
+        extensions["openapi"] = build()
+    return extensions["openapi"]
+
+
+def init_app(app):
+    app.register_blueprint(bp)

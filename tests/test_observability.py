@@ -1,0 +1,52 @@
+"""Access log lines, Prometheus metrics and readiness."""
+import json
+import logging
+
+import requests
+
+from tests.conftest import MLFLOW_ROOT, Api, make_app, oci_root, serve
+
+
+def test_access_log_is_one_json_line_per_request(app, client, caplog):
+    with caplog.at_level(logging.INFO, logger="gateway.access"):
+        client.post(f"{MLFLOW_ROOT}/registered-models/create", json={"name": "m"},
+                    headers={"opc-request-id": "log-me"})
+    line = json.loads(caplog.records[-1].getMessage())
+    assert {k: line[k] for k in ("request_id", "workspace", "face", "method", "route", "status")
+            } == {"request_id": "log-me", "workspace": "default", "face": "mlflow",
+                  "method": "POST", "route": "/api/2.0/mlflow/registered-models/create",
+                  "status": 200}
+    assert line["latency_ms"] > 0 and line["time"].endswith("Z") and "principal" in line
+
+
+def test_metrics_count_requests_429s_and_replays(database_url):
+    app = make_app(database_url, RATE_LIMIT="2/minute")
+    client = app.test_client()
+    oci = Api(client, oci_root("ocid1.p..metrics"))
+    oci.post("registered-models/create", json={"name": "m"}, headers={"opc-retry-token": "r"})
+    oci.post("registered-models/create", json={"name": "m"}, headers={"opc-retry-token": "r"})
+    assert [oci.get("registered-models/search").status_code for _ in range(2)] == [200, 429]
+    text = client.get("/metrics").data.decode()
+    assert 'gateway_requests_total{face="oci",method="POST"' in text
+    assert "gateway_request_duration_seconds_bucket" in text
+    assert "gateway_retry_token_replays_total{workspace=\"aidp-" in text
+    assert "gateway_rate_limited_total{workspace=\"aidp-" in text
+
+
+def test_readiness_touches_the_database(client):
+    assert client.get("/health/ready").json == {"status": "ready"}
+
+
+def test_metrics_sum_every_gunicorn_worker(tmp_path_factory, tmp_path):
+    server = serve(tmp_path_factory, "metrics", workers=3,
+                   env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})
+    try:
+        for _ in range(30):
+            requests.get(f"{server.url}{MLFLOW_ROOT}/registered-models/search")
+        text = requests.get(f"{server.url}/metrics").text
+    finally:
+        server.stop()
+    counts = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+              if line.startswith('gateway_requests_total{face="mlflow",method="GET",'
+                                 'route="/api/2.0/mlflow/registered-models/search"')]
+    assert sum(counts) == 30
