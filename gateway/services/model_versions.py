@@ -92,6 +92,21 @@ def _resolve_source(workspace, source, run_id):
             run_id or origin.run_id)
 
 
+_bump_last_version = prepared(lambda workspace, name, now: (
+    RegisteredModel.update(last_version=RegisteredModel.last_version + 1,
+                           last_updated_timestamp=now)
+    .where(RegisteredModel.workspace == workspace, RegisteredModel.name == name)
+    .returning(RegisteredModel.id, RegisteredModel.last_version).tuples()))
+# Every column is given: a prepared insert would freeze callable defaults such as now_ms.
+_VERSION_COLUMNS = ("registered_model", "version", "creation_timestamp",
+                    "last_updated_timestamp", "description", "source", "storage_location",
+                    "run_id", "run_link", "model_id", "user_id", "workspace_key",
+                    "current_stage", "status")
+_insert_version = prepared(lambda *values: ModelVersion.insert(
+    {getattr(ModelVersion, column): value for column, value in zip(_VERSION_COLUMNS, values)}
+).returning(ModelVersion.id).tuples())
+
+
 def create(workspace, name, source, run_id="", tags=(), run_link="", description="",
            model_id=None, user_id=None, workspace_key=None):
     """Create the next version of a model; numbers are never reused, even across workers."""
@@ -101,25 +116,26 @@ def create(workspace, name, source, run_id="", tags=(), run_link="", description
     with database.atomic():
         source, storage, run_id = _resolve_source(workspace, source, run_id)
         # The UPDATE takes the model's row lock (PostgreSQL) or the write lock (SQLite), so
-        # concurrent creates are serialised here and each reads its own number.
-        bumped = (RegisteredModel.update(last_version=RegisteredModel.last_version + 1,
-                                         last_updated_timestamp=now)
-                  .where(RegisteredModel.workspace == workspace, RegisteredModel.name == name)
-                  .execute())
+        # concurrent creates are serialised here and each gets its own number. The statements
+        # are prepared, so the lock is held as briefly as possible.
+        bumped = _bump_last_version(workspace, name, now)
         if not bumped:
             raise registered_models.not_found(name)
-        model = RegisteredModel.get(RegisteredModel.workspace == workspace,
-                                    RegisteredModel.name == name)
-        version = ModelVersion.create(
-            registered_model=model, version=model.last_version, creation_timestamp=now,
-            last_updated_timestamp=now, description=description or "", source=source,
-            storage_location=storage, run_id=run_id or "", run_link=run_link or "",
-            model_id=model_id, user_id=user_id, workspace_key=workspace_key)
+        registered_model_id, number = bumped[0]
+        fields = {"registered_model": registered_model_id, "version": number,
+                  "creation_timestamp": now, "last_updated_timestamp": now,
+                  "description": description or "", "source": source,
+                  "storage_location": storage, "run_id": run_id or "",
+                  "run_link": run_link or "", "model_id": model_id, "user_id": user_id,
+                  "workspace_key": workspace_key, "current_stage": "None", "status": "READY"}
+        [(version_id,)] = _insert_version(*(fields[column] for column in _VERSION_COLUMNS))
         if tags:
-            ModelVersionTag.insert_many([{"model_version": version, "key": k, "value": v}
+            ModelVersionTag.insert_many([{"model_version": version_id, "key": k, "value": v}
                                          for k, v in tags.items()]).execute()
-    events.created.send("model_version", row_id=version.id)
-    version.registered_model = model
+    events.created.send("model_version", row_id=version_id)
+    version = ModelVersion(id=version_id, **fields)
+    version.registered_model = RegisteredModel(id=registered_model_id, name=name,
+                                               workspace=workspace)
     version.tags = [{"key": k, "value": v} for k, v in sorted(tags.items())]
     version.aliases = []
     return version
@@ -213,11 +229,12 @@ def search(workspace, filter_string="", max_results=MAX_RESULTS, order_by=(), pa
     clauses = parse_filter(filter_string, MODEL_VERSIONS)
     order = parse_order_by(order_by, MODEL_VERSIONS)
     offset = parse_page_token(page_token)
-    rows = list(_query().where(RegisteredModel.workspace == workspace,
-                               ModelVersion.current_stage != DELETED_STAGE,
-                               *filters.model_version_conditions(clauses))
-                .order_by(*filters.ordering(order, "model_version"))
-                .offset(offset).limit(max_results + 1))
+    rows = loading.flat_versions(
+        loading.version_select().where(RegisteredModel.workspace == workspace,
+                                       ModelVersion.current_stage != DELETED_STAGE,
+                                       *filters.model_version_conditions(clauses))
+        .order_by(*filters.ordering(order, "model_version"))
+        .offset(offset).limit(max_results + 1))
     token = make_page_token(offset + max_results) if len(rows) > max_results else None
     # MLflow does not populate aliases in search results.
     return loading.versions(rows[:max_results], aliases=False), token
