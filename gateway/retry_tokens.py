@@ -1,7 +1,9 @@
 """opc-retry-token: a retried mutating request runs once, and replays get its first answer.
 
-A request carrying a token runs inside one database transaction that holds the token's row, the
-action's writes and the stored answer, so they commit together or not at all. A concurrent
+Each face claims the token (`claim()`) at the end of its scope hook, once the caller is
+authorized and counted against its rate limit. From there the request runs inside one database
+transaction that holds the token's row, the action's writes and the stored answer, so they
+commit together or not at all. A concurrent
 request with the same token blocks on the token's unique key until the first one commits, then
 replays its answer; on PostgreSQL it waits at most RETRY_TOKEN_WAIT_MS and then gets a
 retryable 409 IncorrectState.
@@ -14,7 +16,7 @@ from flask import Response, current_app, g, has_request_context, request
 from peewee import IntegrityError, OperationalError
 
 from gateway import events
-from gateway.db import database, is_sqlite
+from gateway.db import database, is_sqlite, prepared
 from gateway.exceptions import (Conflict, IncorrectState, InvalidatedRetryToken,
                                 InvalidParameter)
 from gateway.auth import caller
@@ -28,8 +30,7 @@ _NOT_REMEMBERED = {401, 403, 429}
 
 
 def init_app(app):
-    """Claim tokens before the view, store the answer after it, finish the transaction last."""
-    app.before_request(_claim)
+    """Store the answer after the view and finish the transaction last (faces call claim())."""
     app.after_request(_record)
     app.teardown_request(_finish)
     events.created.connect(_note_created)
@@ -54,7 +55,8 @@ class _Claim:
         self.transaction = database.atomic()
 
 
-def _claim():
+def claim():
+    """Take the request's retry token, or return the answer of the request that took it."""
     token = request.headers.get(HEADER)
     if token is None or request.method not in MUTATING:
         return None
@@ -84,9 +86,7 @@ def _insert_or_get(claim):
         purge_expired(now)
     try:
         with database.atomic():  # a savepoint: a duplicate key must not abort the request
-            RetryToken.insert(caller=claim.caller, token=claim.token,
-                              fingerprint=claim.fingerprint, created_at=now,
-                              expires_at=now + ttl).execute()
+            _insert_token(claim.caller, claim.token, claim.fingerprint, now, now + ttl)
     except IntegrityError:
         earlier = RetryToken.get((RetryToken.caller == claim.caller)
                                  & (RetryToken.token == claim.token))
@@ -96,6 +96,19 @@ def _insert_or_get(claim):
         return _insert_or_get(claim)
     claim.owned = True
     return None
+
+
+# Prepared: on SQLite the write lock is held from the claim to the commit.
+_insert_token = prepared(lambda caller, token, fingerprint, created, expires: RetryToken.insert(
+    {RetryToken.caller: caller, RetryToken.token: token, RetryToken.fingerprint: fingerprint,
+     RetryToken.created_at: created, RetryToken.expires_at: expires}
+).returning(RetryToken.id).tuples())
+_store_answer = prepared(lambda status, body, headers, kind, row_id, workspace, caller, token: (
+    RetryToken.update({RetryToken.status: status, RetryToken.body: body,
+                       RetryToken.headers: headers, RetryToken.resource_kind: kind,
+                       RetryToken.resource_id: row_id, RetryToken.workspace: workspace})
+    .where((RetryToken.caller == caller) & (RetryToken.token == token))
+    .returning(RetryToken.id).tuples()))
 
 
 def _replay(earlier, claim):
@@ -132,10 +145,9 @@ def _record(response):
     if claim.commit:
         kind, row_id = claim.created or (None, None)
         headers = {k: response.headers[k] for k in _REPLAYED_HEADERS if k in response.headers}
-        RetryToken.update(status=response.status_code, body=response.get_data(as_text=True),
-                          headers=json.dumps(headers), resource_kind=kind, resource_id=row_id,
-                          workspace=g.get("workspace")).where((RetryToken.caller == claim.caller)
-                                  & (RetryToken.token == claim.token)).execute()
+        _store_answer(response.status_code, response.get_data(as_text=True),
+                      json.dumps(headers), kind, row_id, g.get("workspace"), claim.caller,
+                      claim.token)
     return response
 
 

@@ -90,14 +90,15 @@ def test_token_length_is_checked(oci, model):
     assert versions(oci) == []
 
 
-def test_tokens_work_on_the_mlflow_face_too(api):
+def test_tokens_work_on_the_mlflow_face_too(api, client):
     api.model("m")
+    client.post("/api/3.0/mlflow/workspaces", json={"name": "team-b"})
     body = {"name": "m", "source": "s3://a"}
     first = api.post("model-versions/create", json=body, headers={"opc-retry-token": "t"})
     again = api.post("model-versions/create", json=body, headers={"opc-retry-token": "t"})
     assert first.json == again.json
     other_workspace = api.post("model-versions/create", json=body,
-                               headers={"opc-retry-token": "t", "X-MLFLOW-WORKSPACE": "ghost"})
+                               headers={"opc-retry-token": "t", "X-MLFLOW-WORKSPACE": "team-b"})
     assert other_workspace.status_code == 409
 
 

@@ -102,7 +102,8 @@ def _move_to_default(name):
 def platform_workspace(platform_id, create=False):
     """The workspace holding an OCI AI Data Platform's registry (created on demand)."""
     name = "aidp-" + hashlib.sha256(platform_id.encode()).hexdigest()[:20]
-    if create:
+    # Read first: an INSERT on every write would take SQLite's write lock once more per call.
+    if create and not Workspace.select().where(Workspace.name == name).exists():
         Workspace.insert(name=name, description=f"OCI AI Data Platform {platform_id}"
                          ).on_conflict_ignore().execute()
     return name

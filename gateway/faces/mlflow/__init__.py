@@ -1,6 +1,7 @@
 """The MLflow face: the registry under /api/2.0/mlflow and /ajax-api/2.0/mlflow."""
 from flask import Blueprint, g
 
+from gateway import retry_tokens
 from gateway.errors import register_format
 from gateway.faces.mlflow import model_versions, registered_models, server, workspaces
 from gateway.faces.mlflow.errors import format_error
@@ -16,6 +17,7 @@ registry.register_blueprint(model_versions.bp)
 @registry.before_request
 def _scope_to_workspace():
     g.workspace = workspaces.enter_from_header()
+    return retry_tokens.claim()
 
 
 def init_app(app):

@@ -1,7 +1,7 @@
 """MLflow's workspace API (/api/3.0/mlflow/workspaces) and the X-MLFLOW-WORKSPACE header."""
 from flask import Blueprint, Response, request
 
-from gateway import access, auth
+from gateway import access, auth, retry_tokens
 from gateway.faces.mlflow import schemas
 from gateway.faces.mlflow.parsing import parse
 from gateway.models import DEFAULT_WORKSPACE
@@ -10,6 +10,8 @@ from gateway.services import principals, workspaces
 HEADER = "X-MLFLOW-WORKSPACE"
 
 bp = Blueprint("workspaces", __name__, url_prefix="/workspaces")
+# Workspace calls authorize in their views, so their retry tokens are claimed up front.
+bp.before_request(retry_tokens.claim)
 
 
 def enter_from_header():

@@ -1,7 +1,7 @@
 """NeMo Platform's model entities: /apis/models/v2/workspaces/{workspace}/models."""
 from flask import Blueprint, Response, current_app, g
 
-from gateway import access, auth
+from gateway import access, auth, retry_tokens
 from gateway.faces.nemo import schemas
 from gateway.faces.nemo.parsing import body, list_filter, query
 from gateway.services import model_entities, workspaces
@@ -19,6 +19,7 @@ def _take_workspace(endpoint, values):
 def _scope():
     access.enter(g.nemo_workspace)
     g.workspace = workspaces.resolve(g.nemo_workspace)
+    return retry_tokens.claim()
 
 
 def _policy():

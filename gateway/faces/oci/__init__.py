@@ -10,7 +10,7 @@ they were created through.
 from flask import Blueprint, g, request
 from marshmallow import ValidationError
 
-from gateway import access
+from gateway import access, retry_tokens
 from gateway.errors import register_format
 from gateway.exceptions import InvalidParameter
 from gateway.faces.mlflow import model_versions, registered_models, server
@@ -72,6 +72,7 @@ def _scope():
         workspaces.platform_workspace(g.platform_id, create=True)
     if request.endpoint.endswith("model_versions.create"):
         _check_create_model_version()
+    return retry_tokens.claim()
 
 
 def _check_path_value(name, value, limit):
