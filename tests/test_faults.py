@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.conftest import MLFLOW_ROOT, POSTGRES_URL, Server, oci_root
+from tests.conftest import MLFLOW_ROOT, POSTGRES_URL, Server, oci_root, serve
 
 pytestmark = pytest.mark.server
 
@@ -104,8 +104,7 @@ def test_retry_token_replays_across_two_gateway_processes_run_once(database_file
 
 @pytest.fixture(scope="module")
 def sweep_server(tmp_path_factory):
-    url = POSTGRES_URL or f"sqlite:///{tmp_path_factory.mktemp('sweep') / 'gateway.db'}"
-    server = Server(url, env={"GATEWAY_MAX_CONTENT_LENGTH": "65536"})
+    server = serve(tmp_path_factory, "sweep", env={"GATEWAY_MAX_CONTENT_LENGTH": "65536"})
     yield server
     server.stop()
 

@@ -2,27 +2,18 @@
 import pytest
 from nemo_platform import ConflictError, NeMoPlatform, NotFoundError, UnprocessableEntityError
 
-from tests.conftest import serve
-
 pytestmark = pytest.mark.server
 
 
-@pytest.fixture(scope="module")
-def nemo_server(tmp_path_factory):
-    server = serve(tmp_path_factory, "nemo")
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def sdk(nemo_server, unique, monkeypatch):
+def sdk(server, unique, monkeypatch):
     """A client on a fresh workspace, so tests sharing the server never see each other."""
     import requests
     workspace = unique.replace("t", "n", 1)
-    requests.post(f"{nemo_server.url}/api/3.0/mlflow/workspaces",
+    requests.post(f"{server.url}/api/3.0/mlflow/workspaces",
                   json={"name": workspace}).raise_for_status()
     monkeypatch.delenv("NMP_BASE_URL", raising=False)
-    return NeMoPlatform(base_url=nemo_server.url, workspace=workspace, max_retries=0)
+    return NeMoPlatform(base_url=server.url, workspace=workspace, max_retries=0)
 
 
 def test_model_entity_lifecycle(sdk):
