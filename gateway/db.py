@@ -102,3 +102,22 @@ class prepared:
 
 class _Marker:
     """Stands for a parameter while a prepared query is compiled."""
+
+
+class prepared_many:
+    """A family of prepared queries over a list of values, one per length of the list.
+
+    `build(values)` gets a list of markers (for `column.in_(values)`); at most `limit`
+    lengths are kept compiled.
+    """
+
+    def __init__(self, build, limit=64):
+        self.build, self.limit, self.by_length = build, limit, {}
+
+    def __call__(self, values):
+        length = len(values)
+        if length not in self.by_length:
+            if len(self.by_length) >= self.limit:
+                self.by_length.clear()
+            self.by_length[length] = prepared(lambda *markers: self.build(list(markers)))
+        return self.by_length[length](*values)

@@ -234,7 +234,7 @@ def search(workspace, filter_string="", max_results=MAX_RESULTS, order_by=(), pa
                                        ModelVersion.current_stage != DELETED_STAGE,
                                        *filters.model_version_conditions(clauses))
         .order_by(*filters.ordering(order, "model_version"))
-        .offset(offset).limit(max_results + 1))
+        .offset(offset).limit(max_results + 1).dicts())
     token = make_page_token(offset + max_results) if len(rows) > max_results else None
     # MLflow does not populate aliases in search results.
     return loading.versions(rows[:max_results], aliases=False), token
