@@ -1,7 +1,9 @@
 """Turn parsed search clauses and orderings into Peewee expressions."""
 from peewee import SQL, NodeList, fn
 
+from gateway.db import prepared
 from gateway.exceptions import InvalidParameter
+from gateway.search import Clause
 from gateway.models import ModelVersion, ModelVersionTag, RegisteredModel, RegisteredModelTag
 
 PROMPT_TAG = "mlflow.prompt.is_prompt"
@@ -32,6 +34,16 @@ def wants_prompts(clauses):
     return False
 
 
+def effective(clauses):
+    """(clauses that become conditions, whether prompts are wanted).
+
+    Unless the filter asks for prompts, a clause on the prompt tag only means "leave prompts
+    out", which the conditions do with an anti-join instead.
+    """
+    prompts = wants_prompts(clauses)
+    return [c for c in clauses if prompts or not (c.kind == "tag" and c.key == PROMPT_TAG)], prompts
+
+
 def _tag_exists(tag_model, owner_column, owner_id, clause):
     rows = tag_model.select(SQL("1")).where(
         owner_column == owner_id, tag_model.key == clause.key,
@@ -39,9 +51,9 @@ def _tag_exists(tag_model, owner_column, owner_id, clause):
     return fn.EXISTS(rows)
 
 
-def registered_model_conditions(clauses):
+def registered_model_conditions(clauses, prompts=None):
     """WHERE conditions of a registered-model search (prompts excluded unless asked for)."""
-    prompts = wants_prompts(clauses)
+    prompts = wants_prompts(clauses) if prompts is None else prompts
     conditions = []
     for clause in clauses:
         if clause.kind == "attribute":
@@ -61,9 +73,9 @@ _VERSION_ATTRIBUTES = {"name": RegisteredModel.name, "run_id": ModelVersion.run_
                        "source_path": ModelVersion.source, "version_number": ModelVersion.version}
 
 
-def model_version_conditions(clauses):
+def model_version_conditions(clauses, prompts=None):
     """WHERE conditions of a model-version search (versions must be joined to their model)."""
-    prompts = wants_prompts(clauses)
+    prompts = wants_prompts(clauses) if prompts is None else prompts
     conditions = []
     for clause in clauses:
         if clause.kind == "attribute":
@@ -107,3 +119,42 @@ def check_max_results(max_results, limit):
     if max_results > limit:
         raise InvalidParameter("Invalid value for request parameter max_results. It must be at "
                                f"most {limit}, but got value {max_results}")
+
+
+class SearchQueries:
+    """Search queries compiled once per shape: the filter's structure and order, not its values.
+
+    `build(workspace, limit, offset, clauses, prompts, order)` returns the Peewee query; the
+    clauses it gets hold markers where the caller's values go.
+    """
+
+    def __init__(self, build, limit=256):
+        self.build, self.limit, self.by_shape = build, limit, {}
+
+    def __call__(self, workspace, clauses, order, limit, offset):
+        clauses, prompts = effective(clauses)
+        shape = (tuple((c.kind, c.key, c.comparator,
+                        len(c.value) if isinstance(c.value, tuple) else None) for c in clauses),
+                 tuple(order), prompts)
+        query = self.by_shape.get(shape)
+        if query is None:
+            if len(self.by_shape) >= self.limit:
+                self.by_shape.clear()
+            query = self.by_shape[shape] = prepared(
+                lambda workspace, limit, offset, *markers: self.build(
+                    workspace, limit, offset, _with_markers(shape[0], markers), shape[2],
+                    list(shape[1])))
+        values = [v for c in clauses for v in (c.value if isinstance(c.value, tuple)
+                                               else (c.value,))]
+        return query(workspace, limit, offset, *values)
+
+
+def _with_markers(structure, markers):
+    markers, clauses = list(markers), []
+    for kind, key, comparator, count in structure:
+        if count is None:
+            clauses.append(Clause(kind, key, comparator, markers.pop(0)))
+        else:
+            clauses.append(Clause(kind, key, comparator, tuple(markers[:count])))
+            del markers[:count]
+    return clauses

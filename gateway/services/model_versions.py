@@ -223,18 +223,20 @@ def by_alias(workspace, name, alias):
     return loading.versions([row])[0]
 
 
+_search = filters.SearchQueries(lambda workspace, limit, offset, clauses, prompts, order: (
+    loading.version_select()
+    .where(RegisteredModel.workspace == workspace, ModelVersion.current_stage != DELETED_STAGE,
+           *filters.model_version_conditions(clauses, prompts))
+    .order_by(*filters.ordering(order, "model_version")).offset(offset).limit(limit).dicts()))
+
+
 def search(workspace, filter_string="", max_results=MAX_RESULTS, order_by=(), page_token=None):
     """One page of versions matching an MLflow filter, and the next page's token (or None)."""
     filters.check_max_results(max_results, MAX_RESULTS)
     clauses = parse_filter(filter_string, MODEL_VERSIONS)
     order = parse_order_by(order_by, MODEL_VERSIONS)
     offset = parse_page_token(page_token)
-    rows = loading.flat_versions(
-        loading.version_select().where(RegisteredModel.workspace == workspace,
-                                       ModelVersion.current_stage != DELETED_STAGE,
-                                       *filters.model_version_conditions(clauses))
-        .order_by(*filters.ordering(order, "model_version"))
-        .offset(offset).limit(max_results + 1).dicts())
+    rows = loading.flat_versions(_search(workspace, clauses, order, max_results + 1, offset))
     token = make_page_token(offset + max_results) if len(rows) > max_results else None
     # MLflow does not populate aliases in search results.
     return loading.versions(rows[:max_results], aliases=False), token

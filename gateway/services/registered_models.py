@@ -109,17 +109,20 @@ def delete(workspace, name, if_match=None):
         RegisteredModel.delete().where(RegisteredModel.id == model.id).execute()
 
 
+_search = filters.SearchQueries(lambda workspace, limit, offset, clauses, prompts, order: (
+    RegisteredModel.select()
+    .where(RegisteredModel.workspace == workspace,
+           *filters.registered_model_conditions(clauses, prompts))
+    .order_by(*filters.ordering(order, "registered_model")).offset(offset).limit(limit)))
+
+
 def search(workspace, filter_string="", max_results=100, order_by=(), page_token=None):
     """One page of models matching an MLflow filter, and the next page's token (or None)."""
     filters.check_max_results(max_results, MAX_RESULTS)
     clauses = parse_filter(filter_string, REGISTERED_MODELS)
     order = parse_order_by(order_by, REGISTERED_MODELS)
     offset = parse_page_token(page_token)
-    rows = list(RegisteredModel.select()
-                .where(RegisteredModel.workspace == workspace,
-                       *filters.registered_model_conditions(clauses))
-                .order_by(*filters.ordering(order, "registered_model"))
-                .offset(offset).limit(max_results + 1))
+    rows = _search(workspace, clauses, order, max_results + 1, offset)
     token = make_page_token(offset + max_results) if len(rows) > max_results else None
     return loading.registered_models(rows[:max_results]), token
 
