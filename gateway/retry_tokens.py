@@ -3,9 +3,8 @@
 Each face claims the token (`claim()`) at the end of its scope hook, once the caller is
 authorized and counted against its rate limit. From there the request runs inside one database
 transaction that holds the token's row, the action's writes and the stored answer, so they
-commit together or not at all. A concurrent
-request with the same token blocks on the token's unique key until the first one commits, then
-replays its answer; on PostgreSQL it waits at most RETRY_TOKEN_WAIT_MS and then gets a
+commit together or not at all. A concurrent request with the same token blocks on the token's
+unique key until the first one commits, then replays its answer; on PostgreSQL it waits at most RETRY_TOKEN_WAIT_MS and then gets a
 retryable 409 IncorrectState.
 """
 import hashlib

@@ -117,8 +117,6 @@ def holds(workspace, role):
 
 def readable(workspace_names):
     """The workspaces among these the caller may read."""
-    principal = g.get("principal")
-    if principal is None:
+    if g.get("principal") is None:
         return list(workspace_names)
-    return [name for name in workspace_names
-            if principals.has_role(principals.role_in(principal.id, name), "reader")]
+    return [name for name in workspace_names if holds(name, "reader")]

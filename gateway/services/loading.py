@@ -4,7 +4,6 @@ from types import SimpleNamespace
 from peewee import fn
 
 from gateway.db import prepared_many
-
 from gateway.models import (DELETED_STAGE, ModelAlias, ModelVersion, ModelVersionTag,
                             RegisteredModel, RegisteredModelTag)
 

@@ -4,7 +4,7 @@ from peewee import IntegrityError
 from gateway import events, validation
 from gateway.search import (REGISTERED_MODELS, make_page_token, parse_filter, parse_order_by,
                             parse_page_token)
-from gateway.db import database, is_sqlite
+from gateway.db import database, is_sqlite, prepared
 from gateway.exceptions import AlreadyExists, MissingParameter, NotFound
 from gateway.models import (DELETED_STAGE, ModelAlias, ModelVersion, RegisteredModel,
                             RegisteredModelTag, Workspace, now_ms)
@@ -17,14 +17,24 @@ def not_found(name):
     return NotFound(f"Registered Model with name={name} not found")
 
 
+def _named(workspace, name):
+    return RegisteredModel.select().where(RegisteredModel.workspace == workspace,
+                                          RegisteredModel.name == name)
+
+
+# The lookup behind every call naming a model: compiled once (see db.prepared).
+_find_named = prepared(_named)
+
+
 def find(workspace, name, lock=False):
     """The registered model row, or NotFound; lock holds its row until the transaction ends."""
     if not name:
         raise MissingParameter(validation.missing_value("name"))
-    query = RegisteredModel.select().where(RegisteredModel.workspace == workspace,
-                                           RegisteredModel.name == name)
     # SQLite has no row locks; its transactions already hold the database's write lock.
-    model = (query.for_update() if lock and not is_sqlite() else query).first()
+    if lock and not is_sqlite():
+        model = _named(workspace, name).for_update().first()
+    else:
+        model = next(iter(_find_named(workspace, name)), None)
     if model is None:
         raise not_found(name)
     return model

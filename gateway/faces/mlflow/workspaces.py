@@ -28,8 +28,9 @@ def _workspace(row):
 @bp.get("")
 def list_all():
     """Every workspace the caller may read."""
-    visible = set(auth.readable(w.name for w in workspaces.list_all()))
-    rows = [w for w in workspaces.list_all() if w.name in visible]
+    rows = workspaces.list_all()
+    visible = set(auth.readable(w.name for w in rows))
+    rows = [w for w in rows if w.name in visible]
     return {"workspaces": schemas.workspaces_schema.dump(rows)}
 
 
