@@ -1,10 +1,38 @@
 """The database handle: one proxy, bound in create_app to SQLite or PostgreSQL."""
+import fcntl
+import os
+import threading
 from urllib.parse import urlsplit
 
 from peewee import DatabaseProxy, SqliteDatabase, Value
-from playhouse.db_url import connect
+from playhouse.db_url import connect, parse
 
-database = DatabaseProxy()
+_pending = threading.local()
+
+
+class _Proxy(DatabaseProxy):
+    """Peewee's proxy, with one hook: an outer transaction opened just in time (see below)."""
+
+    def atomic(self, *args, **kwargs):
+        opener = getattr(_pending, "opener", None)
+        if opener is not None:
+            _pending.opener = None
+            if self.transaction_depth() == 0:
+                opener()
+        return super().atomic(*args, **kwargs)
+
+
+database = _Proxy()
+
+
+def before_first_transaction(opener):
+    """Call `opener` at this thread's next outermost `database.atomic()`, before it begins.
+
+    The opener opens a transaction of its own, so the caller's becomes a savepoint in it:
+    a request can wrap its writes in one transaction without holding SQLite's write lock
+    while it parses, authorizes and validates (retry tokens do). None cancels.
+    """
+    _pending.opener = opener
 
 
 def sqlite_pragmas(busy_timeout_ms):
@@ -29,11 +57,63 @@ def open_database(url, busy_timeout_ms=30000):
     if scheme.startswith("sqlite"):
         # IMMEDIATE: every transaction here writes, so take the write lock at BEGIN; a
         # deferred BEGIN that later upgrades its lock can fail with "database is locked".
-        return connect(url, pragmas=sqlite_pragmas(busy_timeout_ms),
-                       timeout=busy_timeout_ms / 1000, lock_type="IMMEDIATE")
+        return QueuedWritersSqlite(**parse(url), pragmas=sqlite_pragmas(busy_timeout_ms),
+                                   timeout=busy_timeout_ms / 1000, lock_type="IMMEDIATE")
     if scheme in ("postgres", "postgresql"):
         url = url.replace(scheme, "postgresql+pool", 1)
     return connect(url)
+
+
+class QueuedWritersSqlite(SqliteDatabase):
+    """SQLite whose write transactions queue on a file lock instead of polling for SQLite's.
+
+    SQLite has one write lock per file, and a connection that finds it taken sleeps and
+    retries (1, 2, 5, 10 ... ms), so under contention writers sleep past the moment the lock
+    frees. Every transaction here first takes an exclusive flock on `<file>.writers`, where
+    the kernel wakes the next writer as soon as the holder commits (across threads,
+    workers and processes on the host; the kernel drops it if the holder dies). SQLite's own
+    lock, still taken by BEGIN IMMEDIATE, keeps guarding writes that come without a
+    transaction (e.g. the sqlite3 shell).
+    """
+
+    def __init__(self, database, *args, **kwargs):
+        super().__init__(database, *args, **kwargs)
+        self._writers = threading.local()  # a descriptor per thread: flock is per open file
+
+    def begin(self, lock_type=None):
+        self._queue()
+        try:
+            super().begin(lock_type)
+        except BaseException:
+            self._leave()
+            raise
+
+    def commit(self):
+        try:
+            super().commit()
+        finally:
+            self._leave()
+
+    def rollback(self):
+        try:
+            super().rollback()
+        finally:
+            self._leave()
+
+    def _queue(self):
+        if self.database == ":memory:" or self.database.startswith("file::memory:"):
+            return
+        fd = getattr(self._writers, "fd", None)
+        if fd is None:
+            fd = self._writers.fd = os.open(f"{self.database}.writers",
+                                            os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self._writers.held = True
+
+    def _leave(self):
+        if getattr(self._writers, "held", False):
+            self._writers.held = False
+            fcntl.flock(self._writers.fd, fcntl.LOCK_UN)
 
 
 def is_sqlite():
@@ -71,10 +151,12 @@ class prepared:
     parameters for real values and returns the query's usual rows (joined models included).
     Only for queries of a fixed shape (no IN lists of varying length), and values must be
     what the driver takes as they are (str, int): field conversions are not applied.
+    `rows="tuples"` or `rows="dicts"` (keyed by column name) skip Peewee's row wrapping, which
+    costs more than a short query: for columns that need no conversion (ints, text).
     """
 
-    def __init__(self, build):
-        self.build = build
+    def __init__(self, build, rows=None):
+        self.build, self.rows = build, rows
         self.compiled = {}
 
     def __call__(self, *values):
@@ -84,6 +166,10 @@ class prepared:
             for index in indexes:
                 params[index] = value
         cursor = database.execute_sql(sql, params)
+        if self.rows == "tuples":
+            return cursor.fetchall()
+        if self.rows == "dicts":
+            return _dicts(cursor)
         return list(query._get_cursor_wrapper(cursor))
 
     def _compile(self, arity):
@@ -100,6 +186,16 @@ class prepared:
         return self.compiled[key]
 
 
+def _dicts(cursor):
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def dict_rows(query):
+    """A query's rows as dicts keyed by column name, without Peewee's row wrapping."""
+    return _dicts(database.execute_sql(*query.sql()))
+
+
 class _Marker:
     """Stands for a parameter while a prepared query is compiled."""
 
@@ -111,13 +207,14 @@ class prepared_many:
     lengths are kept compiled.
     """
 
-    def __init__(self, build, limit=64):
-        self.build, self.limit, self.by_length = build, limit, {}
+    def __init__(self, build, limit=64, rows=None):
+        self.build, self.limit, self.rows, self.by_length = build, limit, rows, {}
 
     def __call__(self, values):
         length = len(values)
         if length not in self.by_length:
             if len(self.by_length) >= self.limit:
                 self.by_length.clear()
-            self.by_length[length] = prepared(lambda *markers: self.build(list(markers)))
+            self.by_length[length] = prepared(lambda *markers: self.build(list(markers)),
+                                              rows=self.rows)
         return self.by_length[length](*values)

@@ -1,21 +1,24 @@
 """opc-retry-token: a retried mutating request runs once, and replays get its first answer.
 
-Each face claims the token (`claim()`) at the end of its scope hook, once the caller is
-authorized and counted against its rate limit. From there the request runs inside one database
-transaction that holds the token's row, the action's writes and the stored answer, so they
-commit together or not at all. A concurrent request with the same token blocks on the token's
-unique key until the first one commits, then replays its answer; on PostgreSQL it waits at most RETRY_TOKEN_WAIT_MS and then gets a
-retryable 409 IncorrectState.
+Each face calls `claim()` at the end of its scope hook, once the caller is authorized and
+counted against its rate limit. A token already answered is replayed there. Otherwise the
+claim waits for the request's first write: at its first `database.atomic()` the claim opens
+the request's transaction and takes the token's row in it, so the action's writes and the
+stored answer commit together with the token or not at all. Parsing and checks run before
+that, outside SQLite's write lock. A concurrent request with the same token blocks on the
+token's unique key until the first one commits, then replays its answer; on PostgreSQL it
+waits at most RETRY_TOKEN_WAIT_MS and then gets a retryable 409 IncorrectState. An answer
+given without any write (e.g. a 404) is remembered after the fact, in a transaction of its own.
 """
 import hashlib
 import json
 import random
 
 from flask import Response, current_app, g, has_request_context, request
-from peewee import IntegrityError, OperationalError
+from peewee import OperationalError
 
 from gateway import events
-from gateway.db import database, is_sqlite, prepared
+from gateway.db import before_first_transaction, database, is_sqlite, prepared
 from gateway.exceptions import (Conflict, IncorrectState, InvalidatedRetryToken,
                                 InvalidParameter)
 from gateway.auth import caller
@@ -29,9 +32,10 @@ _NOT_REMEMBERED = {401, 403, 429}
 
 
 def init_app(app):
-    """Store the answer after the view and finish the transaction last (faces call claim())."""
+    """Store the answer after the view and commit (faces call claim())."""
     app.after_request(_record)
     app.teardown_request(_finish)
+    app.register_error_handler(Replayed, lambda replayed: replayed.response)
     events.created.connect(_note_created)
 
 
@@ -46,30 +50,49 @@ def fingerprint():
 
 
 class _Claim:
-    """This request's hold on a token, and the transaction around the whole request."""
+    """This request's hold on a token, and the transaction around the request's writes."""
 
     def __init__(self, token):
         self.token, self.caller, self.fingerprint = token, caller(), fingerprint()
         self.owned, self.created, self.commit = False, None, False
+        self.transaction = None
+
+    def open(self):
+        """Open the request's transaction and take the token in it (or replay the winner's)."""
         self.transaction = database.atomic()
+        try:
+            self.transaction.__enter__()
+            _wait_at_most(current_app.config["RETRY_TOKEN_WAIT_MS"])
+            earlier = _insert_or_get(self)
+        except OperationalError as error:
+            raise IncorrectState("Another request with this retry token is still running; "
+                                 "retry later.") from error
+        if earlier is not None:  # a request with the same token committed in the meantime
+            raise Replayed(_replay(earlier, self))
+
+
+class Replayed(Exception):
+    """Ends a request with the answer its retry token was first given."""
+
+    def __init__(self, response):
+        super().__init__("replayed")
+        self.response = response
 
 
 def claim():
-    """Take the request's retry token, or return the answer of the request that took it."""
+    """Replay the answer the request's retry token was given, or claim it for this request."""
     token = request.headers.get(HEADER)
     if token is None or request.method not in MUTATING:
         return None
     if not 1 <= len(token) <= 64:
         raise InvalidParameter(f"Invalid {HEADER}: it must be 1 to 64 characters long.")
-    claim = g.retry_claim = _Claim(token)
-    try:
-        claim.transaction.__enter__()
-        _wait_at_most(current_app.config["RETRY_TOKEN_WAIT_MS"])
-        earlier = _insert_or_get(claim)
-    except OperationalError as error:
-        raise IncorrectState("Another request with this retry token is still running; retry "
-                             "later.") from error
-    return None if earlier is None else _replay(earlier, claim)
+    claim = _Claim(token)
+    earlier = next(iter(_find_token(claim.caller, token)), None)
+    if earlier is not None and earlier.expires_at > now_ms():
+        return _replay(earlier, claim)
+    g.retry_claim = claim
+    before_first_transaction(claim.open)
+    return None
 
 
 def _wait_at_most(milliseconds):
@@ -83,12 +106,9 @@ def _insert_or_get(claim):
     ttl = current_app.config["RETRY_TOKEN_TTL_SECONDS"] * 1000
     if random.random() < current_app.config["RETRY_TOKEN_PURGE_CHANCE"]:
         purge_expired(now)
-    try:
-        with database.atomic():  # a savepoint: a duplicate key must not abort the request
-            _insert_token(claim.caller, claim.token, claim.fingerprint, now, now + ttl)
-    except IntegrityError:
-        earlier = RetryToken.get((RetryToken.caller == claim.caller)
-                                 & (RetryToken.token == claim.token))
+    # ON CONFLICT DO NOTHING: a duplicate key returns no row instead of aborting the request.
+    if not _insert_token(claim.caller, claim.token, claim.fingerprint, now, now + ttl):
+        [earlier] = _find_token(claim.caller, claim.token)
         if earlier.expires_at > now:
             return earlier
         earlier.delete_instance()
@@ -97,17 +117,19 @@ def _insert_or_get(claim):
     return None
 
 
-# Prepared: on SQLite the write lock is held from the claim to the commit.
+# Prepared: these run while SQLite's write lock is held.
 _insert_token = prepared(lambda caller, token, fingerprint, created, expires: RetryToken.insert(
     {RetryToken.caller: caller, RetryToken.token: token, RetryToken.fingerprint: fingerprint,
      RetryToken.created_at: created, RetryToken.expires_at: expires}
-).returning(RetryToken.id).tuples())
+).on_conflict_ignore().returning(RetryToken.id), rows="tuples")
+_find_token = prepared(lambda caller, token: RetryToken.select().where(
+    (RetryToken.caller == caller) & (RetryToken.token == token)))
 _store_answer = prepared(lambda status, body, headers, kind, row_id, workspace, caller, token: (
     RetryToken.update({RetryToken.status: status, RetryToken.body: body,
                        RetryToken.headers: headers, RetryToken.resource_kind: kind,
                        RetryToken.resource_id: row_id, RetryToken.workspace: workspace})
     .where((RetryToken.caller == caller) & (RetryToken.token == token))
-    .returning(RetryToken.id).tuples()))
+    .returning(RetryToken.id)), rows="tuples")
 
 
 def _replay(earlier, claim):
@@ -136,27 +158,36 @@ def _note_created(kind, row_id):
 
 
 def _record(response):
+    """Store the answer with the token and commit the request's transaction."""
     claim = g.get("retry_claim")
-    if claim is None or not claim.owned:
+    if claim is None:
         return response
-    # A server error, like a refusal, leaves nothing behind: a retry with the token runs again.
-    claim.commit = response.status_code < 500 and response.status_code not in _NOT_REMEMBERED
-    if claim.commit:
+    before_first_transaction(None)
+    # Refusals and server errors leave nothing behind: a retry with the token runs again.
+    if response.status_code >= 500 or response.status_code in _NOT_REMEMBERED:
+        return response
+    if claim.transaction is None:  # nothing was written: remember the answer all the same
+        try:
+            claim.open()
+        except (Replayed, IncorrectState, Conflict, InvalidatedRetryToken):
+            return response  # another request with the token answered first; its answer stands
+    if claim.owned:
         kind, row_id = claim.created or (None, None)
         headers = {k: response.headers[k] for k in _REPLAYED_HEADERS if k in response.headers}
         _store_answer(response.status_code, response.get_data(as_text=True),
                       json.dumps(headers), kind, row_id, g.get("workspace"), claim.caller,
                       claim.token)
+        claim.commit = True
+        claim.transaction.__exit__(None, None, None)  # commit now, not after the access log
     return response
 
 
 def _finish(exc):
     claim = g.pop("retry_claim", None)
-    if claim is None or database.transaction_depth() == 0:
+    if claim is None:
         return
-    if claim.commit and exc is None:
-        claim.transaction.__exit__(None, None, None)
-    else:
+    before_first_transaction(None)
+    if claim.transaction is not None and not claim.commit and database.transaction_depth():
         claim.transaction.__exit__(_Rollback, _Rollback(), None)
 
 

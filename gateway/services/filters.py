@@ -128,8 +128,8 @@ class SearchQueries:
     clauses it gets hold markers where the caller's values go.
     """
 
-    def __init__(self, build, limit=256):
-        self.build, self.limit, self.by_shape = build, limit, {}
+    def __init__(self, build, limit=256, rows=None):
+        self.build, self.limit, self.rows, self.by_shape = build, limit, rows, {}
 
     def __call__(self, workspace, clauses, order, limit, offset):
         clauses, prompts = effective(clauses)
@@ -143,7 +143,7 @@ class SearchQueries:
             query = self.by_shape[shape] = prepared(
                 lambda workspace, limit, offset, *markers: self.build(
                     workspace, limit, offset, _with_markers(shape[0], markers), shape[2],
-                    list(shape[1])))
+                    list(shape[1])), rows=self.rows)
         values = [v for c in clauses for v in (c.value if isinstance(c.value, tuple)
                                                else (c.value,))]
         return query(workspace, limit, offset, *values)

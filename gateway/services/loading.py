@@ -3,34 +3,36 @@ from types import SimpleNamespace
 
 from peewee import fn
 
-from gateway.db import prepared_many
+from gateway.db import dict_rows, prepared_many
 from gateway.models import (DELETED_STAGE, ModelAlias, ModelVersion, ModelVersionTag,
                             RegisteredModel, RegisteredModelTag)
 
 
 def _tags_query(tag_model, owner_column):
-    return lambda ids: (tag_model.select(owner_column.alias("owner"), tag_model.key,
-                                         tag_model.value)
-                        .where(owner_column.in_(ids)).order_by(tag_model.key).dicts())
+    return lambda ids: (tag_model.select(owner_column, tag_model.key, tag_model.value)
+                        .where(owner_column.in_(ids)).order_by(tag_model.key))
 
 
-# Prepared per number of ids: compiling these costs more than running them.
-_version_tags = prepared_many(_tags_query(ModelVersionTag, ModelVersionTag.model_version))
-_model_tags = prepared_many(_tags_query(RegisteredModelTag, RegisteredModelTag.registered_model))
+# Prepared per number of ids: compiling these costs more than running them. Rows come as the
+# driver's tuples and dicts: Peewee's row objects cost more than the queries.
+_version_tags = prepared_many(_tags_query(ModelVersionTag, ModelVersionTag.model_version),
+                              rows="tuples")
+_model_tags = prepared_many(_tags_query(RegisteredModelTag, RegisteredModelTag.registered_model),
+                            rows="tuples")
 _version_aliases = prepared_many(lambda ids: (
     ModelAlias.select(ModelAlias.model_version, ModelAlias.alias)
-    .where(ModelAlias.model_version.in_(ids)).order_by(ModelAlias.alias).tuples()))
+    .where(ModelAlias.model_version.in_(ids)).order_by(ModelAlias.alias)), rows="tuples")
 _model_aliases = prepared_many(lambda ids: (
     ModelAlias.select(ModelAlias.registered_model, ModelAlias.alias, ModelVersion.version)
     .join(ModelVersion).where(ModelAlias.registered_model.in_(ids))
-    .order_by(ModelAlias.alias).tuples()))
+    .order_by(ModelAlias.alias)), rows="tuples")
 
 
 def _tags_by_owner(query, ids):
     tags = {owner_id: [] for owner_id in ids}
     if ids:
-        for row in query(ids):
-            tags[row["owner"]].append({"key": row["key"], "value": row["value"]})
+        for owner, key, value in query(ids):
+            tags[owner].append({"key": key, "value": value})
     return tags
 
 
@@ -75,16 +77,16 @@ def _latest_query(model_ids, stages=None):
     return (version_select()
             .join(newest, on=((ModelVersion.registered_model == newest.c.registered_model_id)
                               & (ModelVersion.version == newest.c.top)))
-            .order_by(ModelVersion.version).dicts())
+            .order_by(ModelVersion.version))
 
 
-_latest_of_models = prepared_many(_latest_query)
+_latest_of_models = prepared_many(_latest_query, rows="dicts")
 
 
 def latest_versions(model_ids, stages=None):
     """The highest-numbered live version in each stage of each model (joined to its model)."""
     if stages:
-        return flat_versions(_latest_query(model_ids, stages))
+        return flat_versions(dict_rows(_latest_query(model_ids, stages)))
     return flat_versions(_latest_of_models(model_ids))
 
 
@@ -95,15 +97,15 @@ def version_select():
 
 
 def flat_versions(rows):
-    """Rows of version_select() (as dicts) as plain objects shaped like joined models.
+    """Rows of version_select() (as dicts by column) as plain objects shaped like joined models.
 
     Peewee builds joined model objects far more slowly than plain rows, and a search page
     holds up to thousands of versions that are only read and dumped.
     """
     result = []
     for data in rows:
-        row = SimpleNamespace(**data, registered_model_id=data["registered_model"])
-        row.registered_model = SimpleNamespace(id=data["registered_model"],
+        row = SimpleNamespace(**data)
+        row.registered_model = SimpleNamespace(id=data["registered_model_id"],
                                                name=data["model_name"])
         result.append(row)
     return result

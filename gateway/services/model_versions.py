@@ -4,7 +4,7 @@ import re
 from gateway import events, validation
 from gateway.search import (MODEL_VERSIONS, make_page_token, parse_filter, parse_order_by,
                             parse_page_token)
-from gateway.db import database, is_sqlite, prepared
+from gateway.db import database, dict_rows, is_sqlite, prepared
 from gateway.exceptions import InvalidParameter, MissingParameter, NotFound
 from gateway.models import (DELETED_STAGE, ModelAlias, ModelVersion, ModelVersionTag,
                             RegisteredModel, now_ms)
@@ -21,21 +21,22 @@ def _query():
 
 
 def _live_version(workspace, name, number):
-    return _query().where(RegisteredModel.workspace == workspace, RegisteredModel.name == name,
-                          ModelVersion.version == number,
-                          ModelVersion.current_stage != DELETED_STAGE)
+    return loading.version_select().where(
+        RegisteredModel.workspace == workspace, RegisteredModel.name == name,
+        ModelVersion.version == number, ModelVersion.current_stage != DELETED_STAGE)
 
 
-_find_live_version = prepared(_live_version)
+_find_live_version = prepared(_live_version, rows="dicts")
 
 
 def find(workspace, name, version, lock=False):
-    """The live version row (joined to its model), or NotFound."""
+    """The live version row (shaped like one joined to its model), or NotFound."""
     number = validation.version_number(version)
     if lock and not is_sqlite():
-        row = _live_version(workspace, name, number).for_update(of=ModelVersion).first()
+        rows = dict_rows(_live_version(workspace, name, number).for_update(of=ModelVersion))
     else:
-        row = next(iter(_find_live_version(workspace, name, number)), None)
+        rows = _find_live_version(workspace, name, number)
+    row = next(iter(loading.flat_versions(rows)), None)
     if row is None:
         raise NotFound(f"Model Version (name={name}, version={number}) not found")
     return row
@@ -96,7 +97,7 @@ _bump_last_version = prepared(lambda workspace, name, now: (
     RegisteredModel.update(last_version=RegisteredModel.last_version + 1,
                            last_updated_timestamp=now)
     .where(RegisteredModel.workspace == workspace, RegisteredModel.name == name)
-    .returning(RegisteredModel.id, RegisteredModel.last_version).tuples()))
+    .returning(RegisteredModel.id, RegisteredModel.last_version)), rows="tuples")
 # Every column is given: a prepared insert would freeze callable defaults such as now_ms.
 _VERSION_COLUMNS = ("registered_model", "version", "creation_timestamp",
                     "last_updated_timestamp", "description", "source", "storage_location",
@@ -104,7 +105,7 @@ _VERSION_COLUMNS = ("registered_model", "version", "creation_timestamp",
                     "current_stage", "status")
 _insert_version = prepared(lambda *values: ModelVersion.insert(
     {getattr(ModelVersion, column): value for column, value in zip(_VERSION_COLUMNS, values)}
-).returning(ModelVersion.id).tuples())
+).returning(ModelVersion.id), rows="tuples")
 
 
 def create(workspace, name, source, run_id="", tags=(), run_link="", description="",
@@ -227,7 +228,8 @@ _search = filters.SearchQueries(lambda workspace, limit, offset, clauses, prompt
     loading.version_select()
     .where(RegisteredModel.workspace == workspace, ModelVersion.current_stage != DELETED_STAGE,
            *filters.model_version_conditions(clauses, prompts))
-    .order_by(*filters.ordering(order, "model_version")).offset(offset).limit(limit).dicts()))
+    .order_by(*filters.ordering(order, "model_version")).offset(offset).limit(limit)),
+    rows="dicts")
 
 
 def search(workspace, filter_string="", max_results=MAX_RESULTS, order_by=(), page_token=None):

@@ -6,7 +6,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from peewee import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from gateway.db import database
+from gateway.db import database, prepared
 from gateway.exceptions import AlreadyExists, InvalidParameter, NotFound
 from gateway.models import ApiKey, ApiToken, Grant, Principal
 
@@ -81,10 +81,13 @@ def revoke(name, workspace):
     Grant.delete().where(Grant.principal == get(name), Grant.workspace == workspace).execute()
 
 
+_principal_by_token = prepared(lambda digest: Principal.select().join(ApiToken)
+                              .where(ApiToken.digest == digest))
+
+
 def by_token(token):
     """The principal holding a bearer token, or None."""
-    return (Principal.select().join(ApiToken)
-            .where(ApiToken.digest == token_digest(token)).first())
+    return next(iter(_principal_by_token(token_digest(token))), None)
 
 
 def by_password(name, password):
@@ -102,12 +105,14 @@ def by_key_id(key_id):
     return (key.principal, key.public_key) if key else (None, None)
 
 
+_roles = prepared(lambda principal_id, workspace, every: Grant.select(Grant.role).where(
+    Grant.principal == principal_id, Grant.workspace.in_([workspace, every])), rows="tuples")
+
+
 def role_in(principal_id, workspace):
     """The principal's role in a workspace (a "*" grant counts), or None."""
-    rank = {role: index for index, role in enumerate(ROLES)}
-    roles = [g.role for g in Grant.select(Grant.role).where(
-        Grant.principal == principal_id, Grant.workspace.in_([workspace, ALL_WORKSPACES]))]
-    return max(roles, key=rank.__getitem__) if roles else None
+    roles = [role for role, in _roles(principal_id, workspace, ALL_WORKSPACES)]
+    return max(roles, key=ROLES.index) if roles else None
 
 
 def has_role(role, needed):

@@ -4,7 +4,7 @@ import hashlib
 from peewee import IntegrityError
 
 from gateway import validation
-from gateway.db import database
+from gateway.db import database, prepared
 from gateway.exceptions import AlreadyExists, Conflict, InvalidParameter, NotFound
 from gateway.models import DEFAULT_WORKSPACE, RegisteredModel, Workspace
 
@@ -99,11 +99,15 @@ def _move_to_default(name):
         RegisteredModel.workspace == name).execute()
 
 
+_workspace_exists = prepared(lambda name: Workspace.select(Workspace.name)
+                             .where(Workspace.name == name), rows="tuples")
+
+
 def platform_workspace(platform_id, create=False):
     """The workspace holding an OCI AI Data Platform's registry (created on demand)."""
     name = "aidp-" + hashlib.sha256(platform_id.encode()).hexdigest()[:20]
     # Read first: an INSERT on every write would take SQLite's write lock once more per call.
-    if create and not Workspace.select().where(Workspace.name == name).exists():
+    if create and not _workspace_exists(name):
         Workspace.insert(name=name, description=f"OCI AI Data Platform {platform_id}"
                          ).on_conflict_ignore().execute()
     return name
