@@ -1,5 +1,7 @@
 """The application factory."""
+import orjson
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from gateway import (auth, db, errors, observability, openapi, request_ids, retry_tokens,
                      traffic)
@@ -14,9 +16,16 @@ def create_app(config=None):
     app.config.from_prefixed_env("GATEWAY")
     app.config.update(config or {})
     app.url_map.strict_slashes = False
-    app.json.sort_keys = False  # keep MLflow's field order
+    app.json = FastJSON(app)
     # Order matters: request hooks run in this order, teardowns in reverse.
     for part in (request_ids, observability, db, errors, auth, retry_tokens, traffic, mlflow,
                  oci, nemo, openapi):
         part.init_app(app)
     return app
+
+
+class FastJSON(DefaultJSONProvider):
+    """Flask's JSON, written by orjson: keys in the order given (MLflow's field order)."""
+
+    def dumps(self, obj, **kwargs):
+        return orjson.dumps(obj, default=self.default).decode()

@@ -9,7 +9,7 @@ bp = Blueprint("model_versions", __name__, url_prefix="/model-versions")
 
 
 def _version(row):
-    return ({"model_version": schemas.model_version_schema.dump(row)}, 200,
+    return ({"model_version": schemas.dump_version(row)}, 200,
             {"etag": etags.of_version(row)})
 
 
@@ -53,7 +53,7 @@ def delete():
 def search():
     """Search versions with an MLflow filter."""
     rows, token = model_versions.search(g.workspace, **parse(schemas.search_model_versions))
-    return schemas.page("model_versions", rows, token, schemas.model_versions_schema)
+    return schemas.page("model_versions", rows, token, schemas.dump_version)
 
 
 @bp.get("/get-download-uri")

@@ -9,7 +9,7 @@ bp = Blueprint("registered_models", __name__, url_prefix="/registered-models")
 
 
 def _model(row):
-    return ({"registered_model": schemas.registered_model_schema.dump(row)}, 200,
+    return ({"registered_model": schemas.dump_registered_model(row)}, 200,
             {"etag": etags.of_model(row)})
 
 
@@ -51,14 +51,14 @@ def delete():
 def search():
     """Search registered models with an MLflow filter."""
     rows, token = registered_models.search(g.workspace, **parse(schemas.search_registered_models))
-    return schemas.page("registered_models", rows, token, schemas.registered_models_schema)
+    return schemas.page("registered_models", rows, token, schemas.dump_registered_model)
 
 
 @bp.route("/get-latest-versions", methods=["POST", "GET"])
 def get_latest_versions():
     """The newest version in each requested stage."""
     rows = model_versions.latest(g.workspace, **parse(schemas.get_latest_versions))
-    return {"model_versions": schemas.model_versions_schema.dump(rows)} if rows else {}
+    return {"model_versions": [schemas.dump_version(row) for row in rows]} if rows else {}
 
 
 @bp.post("/set-tag")
@@ -96,5 +96,5 @@ def delete_alias():
 def get_by_alias():
     """The version an alias points to."""
     row = model_versions.by_alias(g.workspace, **parse(schemas.alias_ref))
-    return ({"model_version": schemas.model_version_schema.dump(row)}, 200,
+    return ({"model_version": schemas.dump_version(row)}, 200,
             {"etag": etags.of_version(row)})
