@@ -16,6 +16,9 @@ class Config:
     ACCESS_LOG = True
     # "none": trust every caller (local use); "required": token, Basic or OCI signature.
     AUTH = "none"
+    # How long each worker may reuse a bearer token's principal and a principal's role in a
+    # workspace: new grants, revocations and tokens take effect within this many seconds.
+    AUTH_CACHE_SECONDS = 5
     # Per-tenant limits in the `limits` notation, e.g. "50/second;1000/minute"; "" = none.
     RATE_LIMIT = ""
     # Workspace name -> its own limit, e.g. {"team-a": "200/second"} (JSON in the environment).

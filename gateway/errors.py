@@ -33,7 +33,7 @@ _HTTP_KINDS = {404: "endpoint_not_found", 405: "method_not_allowed", 413: "too_l
 def init_app(app):
     """Register the handlers; faces add their formatters to app.extensions["error_formats"]."""
     app.extensions.setdefault("error_formats", {})
-    app.register_error_handler(GatewayError, _domain_error)
+    app.register_error_handler(GatewayError, render)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(OperationalError, _database_error)
     app.register_error_handler(Exception, _unexpected_error)
@@ -55,11 +55,13 @@ def error_response(kind, message, status=None):
     return jsonify(body), status
 
 
-def _domain_error(error):
+def render(error):
+    """The response for a GatewayError, in the format of the face serving the request."""
     kind = next(_KINDS[cls] for cls in type(error).__mro__ if cls in _KINDS)
     response, status = error_response(kind, error.message)
     response.headers.update(error.headers)
-    return response, status
+    response.status_code = status
+    return response
 
 
 def _http_error(error):

@@ -1,14 +1,16 @@
 """opc-retry-token: a retried mutating request runs once, and replays get its first answer.
 
 Each face calls `claim()` at the end of its scope hook, once the caller is authorized and
-counted against its rate limit. A token already answered is replayed there. Otherwise the
-claim waits for the request's first write: at its first `database.atomic()` the claim opens
-the request's transaction and takes the token's row in it, so the action's writes and the
-stored answer commit together with the token or not at all. Parsing and checks run before
-that, outside SQLite's write lock. A concurrent request with the same token blocks on the
-token's unique key until the first one commits, then replays its answer; on PostgreSQL it
-waits at most RETRY_TOKEN_WAIT_MS and then gets a retryable 409 IncorrectState. An answer
-given without any write (e.g. a 404) is remembered after the fact, in a transaction of its own.
+counted against its rate limit; a token that already has an answer is replayed there.
+Otherwise the request runs, and its writes go into one transaction, opened at its first
+`database.atomic()` (so parsing and checks run outside SQLite's write lock). After the view,
+the token and its answer are inserted in that same transaction, which then commits: the
+action, the token and the answer are stored together or not at all.
+
+Two requests with one token at the same time: the database lets one insert the token first
+(SQLite: one writer at a time; PostgreSQL: the second insert waits on the unique key, at
+most RETRY_TOKEN_WAIT_MS, else a retryable 409 IncorrectState). The other finds the token
+taken, rolls back everything it did, and answers with the first one's answer.
 """
 import hashlib
 import json
@@ -17,11 +19,11 @@ import random
 from flask import Response, current_app, g, has_request_context, request
 from peewee import OperationalError
 
-from gateway import events
-from gateway.db import before_first_transaction, database, is_sqlite, prepared
-from gateway.exceptions import (Conflict, IncorrectState, InvalidatedRetryToken,
-                                InvalidParameter)
+from gateway import errors, events
 from gateway.auth import caller
+from gateway.db import before_first_transaction, database, is_sqlite, prepared
+from gateway.exceptions import (Conflict, GatewayError, IncorrectState, InvalidatedRetryToken,
+                                InvalidParameter)
 from gateway.models import DELETED_STAGE, ModelVersion, RegisteredModel, RetryToken, now_ms
 
 HEADER = "opc-retry-token"
@@ -32,10 +34,9 @@ _NOT_REMEMBERED = {401, 403, 429}
 
 
 def init_app(app):
-    """Store the answer after the view and commit (faces call claim())."""
+    """Store the answer with the token after the view, and commit (faces call claim())."""
     app.after_request(_record)
     app.teardown_request(_finish)
-    app.register_error_handler(Replayed, lambda replayed: replayed.response)
     events.created.connect(_note_created)
 
 
@@ -50,37 +51,31 @@ def fingerprint():
 
 
 class _Claim:
-    """This request's hold on a token, and the transaction around the request's writes."""
+    """This request's retry token, and the transaction around the request's writes."""
 
     def __init__(self, token):
         self.token, self.caller, self.fingerprint = token, caller(), fingerprint()
-        self.owned, self.created, self.commit = False, None, False
-        self.transaction = None
+        self.created, self.transaction, self.finished = None, None, False
 
     def open(self):
-        """Open the request's transaction and take the token in it (or replay the winner's)."""
+        """Open the request's transaction (called at its first write, or to store the answer)."""
         self.transaction = database.atomic()
-        try:
-            self.transaction.__enter__()
-            _wait_at_most(current_app.config["RETRY_TOKEN_WAIT_MS"])
-            earlier = _insert_or_get(self)
-        except OperationalError as error:
-            raise IncorrectState("Another request with this retry token is still running; "
-                                 "retry later.") from error
-        if earlier is not None:  # a request with the same token committed in the meantime
-            raise Replayed(_replay(earlier, self))
+        self.transaction.__enter__()
+        if not is_sqlite():  # SQLite waits for its write lock up to the busy timeout instead
+            wait = int(current_app.config["RETRY_TOKEN_WAIT_MS"])
+            database.execute_sql(f"SET LOCAL lock_timeout = {wait}")
 
-
-class Replayed(Exception):
-    """Ends a request with the answer its retry token was first given."""
-
-    def __init__(self, response):
-        super().__init__("replayed")
-        self.response = response
+    def end(self, commit):
+        """Commit or roll back the request's transaction."""
+        self.finished = True
+        if commit:
+            self.transaction.__exit__(None, None, None)
+        else:
+            self.transaction.__exit__(_Rollback, _Rollback(), None)
 
 
 def claim():
-    """Replay the answer the request's retry token was given, or claim it for this request."""
+    """Replay the answer the request's retry token was given, or take it for this request."""
     token = request.headers.get(HEADER)
     if token is None or request.method not in MUTATING:
         return None
@@ -95,41 +90,59 @@ def claim():
     return None
 
 
-def _wait_at_most(milliseconds):
-    if not is_sqlite():  # SQLite waits for its write lock up to the busy timeout instead
-        database.execute_sql(f"SET LOCAL lock_timeout = {int(milliseconds)}")
+def _record(response):
+    """Insert the token with the answer, and commit; or answer as the token's first request."""
+    claim = g.get("retry_claim")
+    if claim is None:
+        return response
+    before_first_transaction(None)
+    # Refusals and server errors leave nothing behind (_finish rolls back): a retry runs again.
+    if response.status_code >= 500 or response.status_code in _NOT_REMEMBERED:
+        return response
+    try:
+        if claim.transaction is None:  # nothing was written: remember the answer all the same
+            claim.open()
+        earlier = _insert_or_get(claim, response)
+        if earlier is None:
+            claim.end(commit=True)  # now, not after the access log
+            return response
+        claim.end(commit=False)  # the token's first request won: undo what this one did
+        return _replay(earlier, claim)
+    except OperationalError:
+        return errors.render(IncorrectState("Another request with this retry token is still "
+                                            "running; retry later."))
+    except GatewayError as error:
+        return errors.render(error)
 
 
-def _insert_or_get(claim):
-    """Take the token (None), or return the row of the request that took it first."""
+def _insert_or_get(claim, response):
+    """Insert the token with the answer (None), or return the row that has the token."""
     now = now_ms()
-    ttl = current_app.config["RETRY_TOKEN_TTL_SECONDS"] * 1000
     if random.random() < current_app.config["RETRY_TOKEN_PURGE_CHANCE"]:
         purge_expired(now)
-    # ON CONFLICT DO NOTHING: a duplicate key returns no row instead of aborting the request.
-    if not _insert_token(claim.caller, claim.token, claim.fingerprint, now, now + ttl):
-        [earlier] = _find_token(claim.caller, claim.token)
-        if earlier.expires_at > now:
-            return earlier
-        earlier.delete_instance()
-        return _insert_or_get(claim)
-    claim.owned = True
-    return None
+    kind, row_id = claim.created or (None, None)
+    headers = {k: response.headers[k] for k in _REPLAYED_HEADERS if k in response.headers}
+    # ON CONFLICT DO NOTHING: a taken token returns no row instead of aborting the transaction.
+    if _insert_token(claim.caller, claim.token, claim.fingerprint, now,
+                     now + current_app.config["RETRY_TOKEN_TTL_SECONDS"] * 1000,
+                     response.status_code, response.get_data(as_text=True), json.dumps(headers),
+                     kind, row_id, g.get("workspace")):
+        return None
+    [earlier] = _find_token(claim.caller, claim.token)
+    if earlier.expires_at > now:
+        return earlier
+    earlier.delete_instance()
+    return _insert_or_get(claim, response)
 
 
-# Prepared: these run while SQLite's write lock is held.
-_insert_token = prepared(lambda caller, token, fingerprint, created, expires: RetryToken.insert(
-    {RetryToken.caller: caller, RetryToken.token: token, RetryToken.fingerprint: fingerprint,
-     RetryToken.created_at: created, RetryToken.expires_at: expires}
+_TOKEN_COLUMNS = ("caller", "token", "fingerprint", "created_at", "expires_at", "status", "body",
+                  "headers", "resource_kind", "resource_id", "workspace")
+# Prepared: it runs while SQLite's write lock is held.
+_insert_token = prepared(lambda *values: RetryToken.insert(
+    {getattr(RetryToken, column): value for column, value in zip(_TOKEN_COLUMNS, values)}
 ).on_conflict_ignore().returning(RetryToken.id), rows="tuples")
 _find_token = prepared(lambda caller, token: RetryToken.select().where(
     (RetryToken.caller == caller) & (RetryToken.token == token)))
-_store_answer = prepared(lambda status, body, headers, kind, row_id, workspace, caller, token: (
-    RetryToken.update({RetryToken.status: status, RetryToken.body: body,
-                       RetryToken.headers: headers, RetryToken.resource_kind: kind,
-                       RetryToken.resource_id: row_id, RetryToken.workspace: workspace})
-    .where((RetryToken.caller == caller) & (RetryToken.token == token))
-    .returning(RetryToken.id)), rows="tuples")
 
 
 def _replay(earlier, claim):
@@ -153,33 +166,8 @@ def _still_exists(kind, row_id):
 
 def _note_created(kind, row_id):
     claim = g.get("retry_claim") if has_request_context() else None
-    if claim is not None and claim.owned and claim.created is None:
+    if claim is not None and claim.created is None:
         claim.created = (kind, row_id)
-
-
-def _record(response):
-    """Store the answer with the token and commit the request's transaction."""
-    claim = g.get("retry_claim")
-    if claim is None:
-        return response
-    before_first_transaction(None)
-    # Refusals and server errors leave nothing behind: a retry with the token runs again.
-    if response.status_code >= 500 or response.status_code in _NOT_REMEMBERED:
-        return response
-    if claim.transaction is None:  # nothing was written: remember the answer all the same
-        try:
-            claim.open()
-        except (Replayed, IncorrectState, Conflict, InvalidatedRetryToken):
-            return response  # another request with the token answered first; its answer stands
-    if claim.owned:
-        kind, row_id = claim.created or (None, None)
-        headers = {k: response.headers[k] for k in _REPLAYED_HEADERS if k in response.headers}
-        _store_answer(response.status_code, response.get_data(as_text=True),
-                      json.dumps(headers), kind, row_id, g.get("workspace"), claim.caller,
-                      claim.token)
-        claim.commit = True
-        claim.transaction.__exit__(None, None, None)  # commit now, not after the access log
-    return response
 
 
 def _finish(exc):
@@ -187,8 +175,8 @@ def _finish(exc):
     if claim is None:
         return
     before_first_transaction(None)
-    if claim.transaction is not None and not claim.commit and database.transaction_depth():
-        claim.transaction.__exit__(_Rollback, _Rollback(), None)
+    if claim.transaction is not None and not claim.finished and database.transaction_depth():
+        claim.end(commit=False)
 
 
 class _Rollback(Exception):

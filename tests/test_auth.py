@@ -1,18 +1,26 @@
 """Authentication and per-workspace authorization through Flask's test client."""
 import base64
+import time
 
 import pytest
 
 from gateway.db import database
+from gateway.models import ApiToken
 from gateway.services import principals
 from gateway.services.workspaces import platform_workspace
 from tests.conftest import PLATFORM, Api, make_app, oci_root
 
 
 @pytest.fixture
-def secure(database_url):
-    """An app with auth required, a team-a workspace and principals with known roles."""
-    app = make_app(database_url, AUTH="required")
+def secure(database_url, request):
+    """An app with auth required, a team-a workspace and principals with known roles.
+
+    Changes to grants apply at once here (AUTH_CACHE_SECONDS=0), unless a test is marked
+    with @pytest.mark.auth_cache(seconds).
+    """
+    marker = request.node.get_closest_marker("auth_cache")
+    app = make_app(database_url, AUTH="required",
+                   AUTH_CACHE_SECONDS=marker.args[0] if marker else 0)
     with app.app_context(), database.connection_context():
         tokens = {}
         for name, grants in {"admin": {"*": "admin"},
@@ -119,6 +127,22 @@ def test_grants_take_effect_without_restart(secure):
     with app.app_context(), database.connection_context():
         principals.revoke("carol", "team-a")
     assert api.get("registered-models/search", headers=headers).status_code == 403
+
+
+@pytest.mark.auth_cache(0.3)
+def test_workers_reuse_roles_and_tokens_for_auth_cache_seconds(secure):
+    app, client, tokens = secure
+    api = Api(client)
+    headers = {**TEAM_A, **bearer(tokens["bob"])}
+    assert api.get("registered-models/search", headers=headers).status_code == 200
+    with app.app_context(), database.connection_context():
+        principals.revoke("bob", "team-a")
+        ApiToken.delete().execute()
+    # Within the cache's time the worker still knows bob's token and role ...
+    assert api.get("registered-models/search", headers=headers).status_code == 200
+    time.sleep(0.35)
+    # ... and after it, the revocation holds.
+    assert api.get("registered-models/search", headers=headers).status_code == 401
 
 
 def test_oci_face_hides_platforms_the_caller_cannot_see(secure):

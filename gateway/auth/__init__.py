@@ -21,15 +21,37 @@ MODES = ("none", "required")
 OPEN_ENDPOINTS = ("server.health", "server.version")
 # POSTs that only read.
 READ_ONLY_POSTS = ("registered_models.get_latest_versions",)
-_BASIC_CACHE = {}  # digest of (name, password) -> (name, expiry); successes only
+# Password hashes are slow on purpose: a verified pair is remembered for a minute per worker
+# (so a changed password keeps working there for up to a minute).
 _BASIC_CACHE_SECONDS = 60
-_BASIC_CACHE_SIZE = 10000
+
+
+class Remembered:
+    """Answers a worker may reuse for `seconds` (at most `size` of them, then it starts over)."""
+
+    def __init__(self, seconds, size=10000):
+        self.seconds, self.size, self.items = seconds, size, {}
+
+    def get(self, key, compute):
+        """The remembered answer for key, else compute() (remembered unless told not to)."""
+        hit = self.items.get(key)
+        if hit is not None and hit[1] > time.monotonic():
+            return hit[0]
+        value, keep = compute()
+        if keep and self.seconds > 0:
+            if len(self.items) >= self.size:
+                self.items.clear()
+            self.items[key] = (value, time.monotonic() + self.seconds)
+        return value
 
 
 def init_app(app):
     """Check GATEWAY_AUTH and authenticate every request before anything else reads it."""
     if app.config["AUTH"] not in MODES:
         raise ValueError(f"GATEWAY_AUTH must be one of {MODES}, not {app.config['AUTH']!r}")
+    seconds = float(app.config["AUTH_CACHE_SECONDS"])
+    app.extensions["auth"] = {"tokens": Remembered(seconds), "roles": Remembered(seconds),
+                              "passwords": Remembered(_BASIC_CACHE_SECONDS)}
     app.before_request(_authenticate)
 
 
@@ -50,7 +72,7 @@ def _verify(authorization):
     scheme = scheme.lower()
     principal = None
     if scheme == "bearer":
-        principal = principals.by_token(value.strip())
+        principal = _bearer(value.strip())
     elif scheme == "basic":
         principal = _basic(value.strip())
     elif scheme == "signature":
@@ -63,23 +85,37 @@ def _verify(authorization):
     return principal
 
 
+def _remembered(kind):
+    return current_app.extensions["auth"][kind]
+
+
+def _bearer(token):
+    digest = principals.token_digest(token)
+
+    def look_up():
+        principal = principals.by_token_digest(digest)
+        return principal, principal is not None  # unknown tokens are looked up every time
+    return _remembered("tokens").get(digest, look_up)
+
+
 def _basic(value):
     try:
         name, _, password = base64.b64decode(value, validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         raise Unauthenticated("Malformed Basic credentials.") from None
-    # Password hashes are slow on purpose; remember a verified pair for a minute per worker
-    # (so a changed password keeps working there for up to a minute).
+
+    def verify():
+        principal = principals.by_password(name, password)
+        return principal is not None, principal is not None
     key = hashlib.sha256(f"{name}\0{password}".encode()).hexdigest()
-    cached = _BASIC_CACHE.get(key)
-    if cached and cached[1] > time.monotonic():
+    if _remembered("passwords").get(key, verify):
         return Principal.get_or_none(Principal.name == name)
-    principal = principals.by_password(name, password)
-    if principal is not None:
-        if len(_BASIC_CACHE) >= _BASIC_CACHE_SIZE:
-            _BASIC_CACHE.clear()
-        _BASIC_CACHE[key] = (name, time.monotonic() + _BASIC_CACHE_SECONDS)
-    return principal
+    return None
+
+
+def _role(principal, workspace):
+    return _remembered("roles").get(
+        (principal.id, workspace), lambda: (principals.role_in(principal.id, workspace), True))
 
 
 def caller():
@@ -100,7 +136,7 @@ def require(workspace, role, hide=False):
     principal = g.get("principal")
     if principal is None:
         return
-    held = principals.role_in(principal.id, workspace)
+    held = _role(principal, workspace)
     if held is None and hide:
         raise NotFound("Not authorized or not found.")
     if not principals.has_role(held, role):
@@ -111,8 +147,7 @@ def require(workspace, role, hide=False):
 def holds(workspace, role):
     """Whether an authenticated caller has `role` in workspace (False without authentication)."""
     principal = g.get("principal")
-    return principal is not None and principals.has_role(principals.role_in(principal.id,
-                                                                              workspace), role)
+    return principal is not None and principals.has_role(_role(principal, workspace), role)
 
 
 def readable(workspace_names):

@@ -85,9 +85,9 @@ _principal_by_token = prepared(lambda digest: Principal.select().join(ApiToken)
                               .where(ApiToken.digest == digest))
 
 
-def by_token(token):
-    """The principal holding a bearer token, or None."""
-    return next(iter(_principal_by_token(token_digest(token))), None)
+def by_token_digest(digest):
+    """The principal holding the bearer token with this digest, or None."""
+    return next(iter(_principal_by_token(digest)), None)
 
 
 def by_password(name, password):
