@@ -19,8 +19,12 @@ class Config:
     # How long each worker may reuse a bearer token's principal and a principal's role in a
     # workspace: new grants, revocations and tokens take effect within this many seconds.
     AUTH_CACHE_SECONDS = 5
-    # Per-tenant limits in the `limits` notation, e.g. "50/second;1000/minute"; "" = none.
+    # Per-tenant (workspace) limits in the `limits` notation, e.g. "50/second;1000/minute";
+    # "" = none.
     RATE_LIMIT = ""
+    # Per authenticated principal, across all workspaces; "" = none (each check costs a
+    # round trip to Redis).
+    PRINCIPAL_RATE_LIMIT = ""
     # Workspace name -> its own limit, e.g. {"team-a": "200/second"} (JSON in the environment).
     RATE_LIMIT_OVERRIDES = {}
     # memory:// counts per worker (each enforces its share); redis://host:6379 counts for all.

@@ -15,6 +15,7 @@ taken, rolls back everything it did, and answers with the first one's answer.
 import hashlib
 import json
 import random
+from types import SimpleNamespace
 
 from flask import Response, current_app, g, has_request_context, request
 from peewee import OperationalError
@@ -82,7 +83,7 @@ def claim():
     if not 1 <= len(token) <= 64:
         raise InvalidParameter(f"Invalid {HEADER}: it must be 1 to 64 characters long.")
     claim = _Claim(token)
-    earlier = next(iter(_find_token(claim.caller, token)), None)
+    earlier = _find_token(claim.caller, token)
     if earlier is not None and earlier.expires_at > now_ms():
         return _replay(earlier, claim)
     g.retry_claim = claim
@@ -128,10 +129,10 @@ def _insert_or_get(claim, response):
                      response.status_code, response.get_data(as_text=True), json.dumps(headers),
                      kind, row_id, g.get("workspace")):
         return None
-    [earlier] = _find_token(claim.caller, claim.token)
+    earlier = _find_token(claim.caller, claim.token)
     if earlier.expires_at > now:
         return earlier
-    earlier.delete_instance()
+    RetryToken.delete().where(RetryToken.id == earlier.id).execute()
     return _insert_or_get(claim, response)
 
 
@@ -141,8 +142,13 @@ _TOKEN_COLUMNS = ("caller", "token", "fingerprint", "created_at", "expires_at", 
 _insert_token = prepared(lambda *values: RetryToken.insert(
     {getattr(RetryToken, column): value for column, value in zip(_TOKEN_COLUMNS, values)}
 ).on_conflict_ignore().returning(RetryToken.id), rows="tuples")
-_find_token = prepared(lambda caller, token: RetryToken.select().where(
-    (RetryToken.caller == caller) & (RetryToken.token == token)))
+_select_token = prepared(lambda caller, token: RetryToken.select().where(
+    (RetryToken.caller == caller) & (RetryToken.token == token)), rows="dicts")
+
+
+def _find_token(caller, token):
+    rows = _select_token(caller, token)
+    return SimpleNamespace(**rows[0]) if rows else None
 
 
 def _replay(earlier, claim):

@@ -18,8 +18,9 @@ def init_app(app):
     """Build the limiter when GATEWAY_RATE_LIMIT is set."""
     config = app.config
     app.extensions["traffic"] = None
-    if config["RATE_LIMIT"]:
+    if config["RATE_LIMIT"] or config["PRINCIPAL_RATE_LIMIT"]:
         app.extensions["traffic"] = Limits(config["RATE_LIMIT"], config["RATE_LIMIT_OVERRIDES"],
+                                           config["PRINCIPAL_RATE_LIMIT"],
                                            config["RATE_LIMIT_STORAGE"],
                                            int(config["RATE_LIMIT_WORKERS"]))
 
@@ -34,21 +35,22 @@ def admit(workspace, principal=None):
 class Limits:
     """The configured limits and where their counters live."""
 
-    def __init__(self, default, overrides, storage_uri, workers):
+    def __init__(self, default, overrides, per_principal, storage_uri, workers):
         self.local = storage_uri.startswith("memory")
         # In-process counters are per worker, so each worker enforces its share.
         self.share = workers if self.local else 1
         self.limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
         self.default = self._parse(default)
         self.overrides = {name: self._parse(text) for name, text in overrides.items()}
+        self.per_principal = self._parse(per_principal)
 
     def _parse(self, text):
-        return [_shared(item, self.share) for item in parse_many(text)]
+        return [_shared(item, self.share) for item in parse_many(text)] if text else []
 
     def admit(self, workspace, principal):
         scopes = [("workspace", workspace, self.overrides.get(workspace, self.default))]
-        if principal:
-            scopes.append(("principal", principal, self.default))
+        if principal and self.per_principal:
+            scopes.append(("principal", principal, self.per_principal))
         for scope, key, items in scopes:
             for item in items:
                 if not self._hit(item, scope, key):

@@ -1,6 +1,8 @@
 """Per-tenant rate limits through Flask's test client (in-process counters)."""
 import pytest
 
+from gateway.db import database
+from gateway.services import principals
 from tests.conftest import Api, make_app, oci_root
 
 SEARCH = "registered-models/search"
@@ -47,6 +49,25 @@ def test_oci_face_says_too_many_requests(limited):
 def test_each_worker_enforces_its_share_of_an_in_process_limit(database_url):
     app = make_app(database_url, RATE_LIMIT="4/minute", RATE_LIMIT_WORKERS=2)
     assert statuses(Api(app.test_client()), 3) == [200, 200, 429]
+
+
+def test_a_principal_limit_counts_across_workspaces(database_url):
+    app = make_app(database_url, AUTH="required", PRINCIPAL_RATE_LIMIT="4/minute")
+    with app.app_context(), database.connection_context():
+        principals.create("ann")
+        principals.grant("ann", "*", "admin")
+        token = principals.issue_token("ann")
+        principals.create("bob")
+        principals.grant("bob", "*", "reader")
+        other = principals.issue_token("bob")
+    client = app.test_client()
+    ann = {"Authorization": f"Bearer {token}"}
+    client.post("/api/3.0/mlflow/workspaces", json={"name": "team-a"}, headers=ann)
+    api = Api(client)
+    assert statuses(api, 2, **ann) == [200, 200]
+    assert statuses(api, 2, **ann, **{"X-MLFLOW-WORKSPACE": "team-a"}) == [200, 429]
+    # Another principal has its own count; workspaces have no limit of their own here.
+    assert statuses(api, 4, Authorization=f"Bearer {other}") == [200] * 4
 
 
 def test_no_limit_when_unset(client):
