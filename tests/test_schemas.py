@@ -4,6 +4,7 @@ from types import SimpleNamespace
 import pytest
 from marshmallow import fields
 
+from gateway.faces.dumping import compiled_dump
 from gateway.faces.mlflow import schemas
 from gateway.services import model_versions, registered_models
 
@@ -63,4 +64,4 @@ def test_compiled_dump_refuses_field_kinds_it_does_not_know():
         when = fields.DateTime()
 
     with pytest.raises(TypeError, match="DateTime"):
-        schemas.compiled_dump(WithDate())
+        compiled_dump(WithDate())
