@@ -41,6 +41,7 @@ request = function()
   return wrk.format("POST", nil, {["Content-Type"] = "application/json"},
     string.format('{"name":"m%d","source":"s3://b/%d"}', math.random(0, 999), counter))
 end""",
+    # The OCI-face create; TOKEN (bearer) and RETRY ("1": send opc-retry-token) are optional.
     "create_oci": """
 local threads = 0
 function setup(thread) thread:set("tid", threads); threads = threads + 1 end
@@ -48,8 +49,10 @@ counter = 0
 request = function()
   counter = counter + 1
   local id = string.format("%s-%d-%d", RUN, tid, counter)
-  return wrk.format("POST", nil, {["Content-Type"] = "application/json",
-    ["Authorization"] = "Bearer " .. TOKEN, ["opc-retry-token"] = id, ["opc-request-id"] = id},
+  local headers = {["Content-Type"] = "application/json", ["opc-request-id"] = id}
+  if TOKEN ~= "" then headers["Authorization"] = "Bearer " .. TOKEN end
+  if RETRY == "1" then headers["opc-retry-token"] = id end
+  return wrk.format("POST", nil, headers,
     string.format('{"name":"m%d","source":"s3://b/%d"}', math.random(0, 999), counter))
 end""",
 }
@@ -90,8 +93,8 @@ def worker_rss_mb(master_pid):
 
 
 @contextmanager
-def gateway_server(folder, workers, env=None):
-    url = f"sqlite:///{folder}/gateway.db"
+def gateway_server(folder, workers, env=None, database=None):
+    url = f"sqlite:///{database or folder + '/gateway.db'}"
     env = {"GATEWAY_DATABASE_URL": url, "GATEWAY_RATE_LIMIT_WORKERS": str(workers), **(env or {})}
     subprocess.run([sys.executable, "-m", "gateway", "db", "upgrade"], check=True,
                    env={**os.environ, **env}, capture_output=True)
@@ -173,6 +176,9 @@ def fill_gateway(path, per_model):
 SEARCHES = {
     "search_models": f"{MLFLOW}/registered-models/search?filter=name%3D%27m500%27&max_results=100",
     "search_versions": f"{MLFLOW}/model-versions/search?filter=name%3D%27m500%27&max_results=100",
+    # The same search with a page of 10: every page the same size, so only the registry grows.
+    "search_versions_page10": f"{MLFLOW}/model-versions/search?filter=name%3D%27m500%27"
+                              "&max_results=10",
 }
 
 
@@ -202,30 +208,43 @@ def measure(folder, args):
             rss[f"gateway, {size} search"] = worker_rss_mb(process.pid)
     with bare_flask(args.workers) as (base, process):
         results[("bare flask", "get")] = wrk(base + get, "get", args.seconds)
-    results[("gateway", "create_oci")] = machinery(folder, args)
+    results["machinery"] = machinery(folder, args)
     return results, rss
 
 
+# The machinery, one piece at a time: each step adds to the one before.
+MACHINERY = (("OCI face, opc-request-id", {}, False, False),
+             ("+ opc-retry-token", {}, False, True),
+             ("+ bearer auth", {"GATEWAY_AUTH": "required"}, True, True),
+             ("+ Redis rate limit", {"GATEWAY_AUTH": "required", "GATEWAY_RATE_LIMIT":
+                                     "100000/second"}, True, True))
+
+
 def machinery(folder, args):
-    """The OCI-face create with retry token, request id, bearer auth and a Redis rate limit."""
+    """The OCI-face create, adding request id, retry token, bearer auth and a Redis rate limit."""
     platform = "ocid1.aidataplatform.oc1..bench"
+    steps = {}
     with redis_server() as redis_url:
-        env = {"GATEWAY_AUTH": "required", "GATEWAY_RATE_LIMIT": "100000/second",
-               "GATEWAY_RATE_LIMIT_STORAGE": redis_url}
-        gateway = [sys.executable, "-m", "gateway"]
-        run = {"env": {**os.environ, "GATEWAY_DATABASE_URL": f"sqlite:///{folder}/gateway.db"},
-               "check": True, "capture_output": True, "text": True}
-        subprocess.run(gateway + ["principal", "create", "bench"], **run)
-        token = subprocess.run(gateway + ["principal", "token", "bench"], **run).stdout.strip()
-        subprocess.run(gateway + ["principal", "grant", "bench", "*", "admin"], **run)
-        with gateway_server(folder, args.workers, env) as (base, _):
-            oci = f"{base}/20260430/aiDataPlatforms/{platform}/workspaces/ws/mlops{MLFLOW}"
-            session = requests.Session()
-            session.headers["Authorization"] = f"Bearer {token}"
-            for i in range(MODELS):
-                session.post(f"{oci}/registered-models/create", json={"name": f"m{i}"})
-            return wrk(f"{oci}/model-versions/create", "create_oci", args.seconds,
-                       {"TOKEN": token, "RUN": str(int(time.time()))})
+        for index, (name, env, auth, retry) in enumerate(MACHINERY):
+            database = f"{folder}/machinery-{index}.db"
+            env = {**env, "GATEWAY_RATE_LIMIT_STORAGE": redis_url}
+            gateway = [sys.executable, "-m", "gateway"]
+            run = {"env": {**os.environ, "GATEWAY_DATABASE_URL": f"sqlite:///{database}"},
+                   "check": True, "capture_output": True, "text": True}
+            subprocess.run(gateway + ["db", "upgrade"], **run)
+            subprocess.run(gateway + ["principal", "create", "bench"], **run)
+            token = subprocess.run(gateway + ["principal", "token", "bench"], **run).stdout.strip()
+            subprocess.run(gateway + ["principal", "grant", "bench", "*", "admin"], **run)
+            with gateway_server(folder, args.workers, env, database) as (base, _):
+                oci = f"{base}/20260430/aiDataPlatforms/{platform}/workspaces/ws/mlops{MLFLOW}"
+                session = requests.Session()
+                session.headers["Authorization"] = f"Bearer {token}"
+                for i in range(MODELS):
+                    session.post(f"{oci}/registered-models/create", json={"name": f"m{i}"})
+                steps[name] = wrk(f"{oci}/model-versions/create", "create_oci", args.seconds,
+                                  {"TOKEN": token if auth else "", "RETRY": "1" if retry else "0",
+                                   "RUN": str(time.time_ns())})
+    return steps
 
 
 def report(results, rss, args):
@@ -233,7 +252,8 @@ def report(results, rss, args):
           f"-w {args.workers}, MLflow 3.17.2 `mlflow server` (4 uvicorn workers), SQLite\n")
     rows = []
     for scenario in ("get", "create_one", "create_many", "search_models_10k",
-                     "search_models_100k", "search_versions_10k", "search_versions_100k"):
+                     "search_models_100k", "search_versions_10k", "search_versions_100k",
+                     "search_versions_page10_10k", "search_versions_page10_100k"):
         m, g = results[("mlflow", scenario)], results[("gateway", scenario)]
         rows.append([scenario, f"{m[0]:.0f}", f"{g[0]:.0f}", f"{g[0] / m[0]:.1f}x",
                      f"{m[1]:.1f} / {m[2]:.1f}", f"{g[1]:.1f} / {g[2]:.1f}"])
@@ -241,13 +261,15 @@ def report(results, rss, args):
     table(["scenario", "MLflow req/s", "gateway req/s", "ratio", "MLflow p50/p99 ms",
            "gateway p50/p99 ms"], rows)
     bare, get = results[("bare flask", "get")], results[("gateway", "get")]
-    oci, plain = results[("gateway", "create_oci")], results[("gateway", "create_many")]
+    plain = results[("gateway", "create_many")]
     print(f"\nbare Flask constant JSON: {bare[0]:.0f} req/s (p50 {bare[1]:.1f} ms); gateway get "
           f"= {get[0] / bare[0]:.2f} of that ceiling")
-    print(f"OCI create with retry token, request id, auth and Redis rate limit: {oci[0]:.0f} "
-          f"req/s (p50 {oci[1]:.1f} ms) vs plain create {plain[0]:.0f}: machinery costs "
-          f"{100 * (1 - oci[0] / plain[0]):.0f}%")
-    for name in ("search_models", "search_versions"):
+    print(f"\nmachinery, against the plain MLflow-face create ({plain[0]:.0f} req/s):")
+    for step, (rps, p50, _) in results["machinery"].items():
+        print(f"  {step:26s} {rps:6.0f} req/s  p50 {p50:5.1f} ms  costs "
+              f"{100 * (1 - rps / plain[0]):3.0f}%")
+    print()
+    for name in ("search_models", "search_versions", "search_versions_page10"):
         small, large = results[("gateway", f"{name}_10k")], results[("gateway", f"{name}_100k")]
         print(f"{name}: p50 {small[1]:.2f} ms at 10k, {large[1]:.2f} ms at 100k versions "
               f"(x{large[1] / small[1]:.2f})")
