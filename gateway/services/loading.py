@@ -40,12 +40,12 @@ def versions(rows, aliases=True):
     """Give each version its `tags` and (unless told not to) its `aliases`."""
     ids = [row.id for row in rows]
     tags = _tags_by_owner(_version_tags, ids)
-    names = {version_id: [] for version_id in ids}
+    names = {}
     if aliases and ids:
         for version_id, alias in _version_aliases(ids):
-            names[version_id].append(alias)
+            names.setdefault(version_id, []).append(alias)
     for row in rows:
-        row.tags, row.aliases = tags[row.id], names[row.id]
+        row.tags, row.aliases = tags[row.id], names.get(row.id, [])
     return rows
 
 
@@ -102,10 +102,13 @@ def flat_versions(rows):
     Peewee builds joined model objects far more slowly than plain rows, and a search page
     holds up to thousands of versions that are only read and dumped.
     """
-    result = []
+    result, models = [], {}
     for data in rows:
         row = SimpleNamespace(**data)
-        row.registered_model = SimpleNamespace(id=data["registered_model_id"],
-                                               name=data["model_name"])
+        model_id = data["registered_model_id"]
+        row.registered_model = models.get(model_id)
+        if row.registered_model is None:  # one per model, shared by its versions on the page
+            row.registered_model = models[model_id] = SimpleNamespace(id=model_id,
+                                                                      name=data["model_name"])
         result.append(row)
     return result
