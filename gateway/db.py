@@ -137,8 +137,11 @@ def _open():
 def _release(exc):
     # A SQLite connection stays open for the thread's next request: opening one and setting
     # its pragmas costs more than most requests. PostgreSQL connections go back to the pool.
-    if database.in_transaction():
+    if database.in_transaction():  # a transaction left open: undo it and forget it
         database.rollback()
+        while database.transaction_depth():
+            database.pop_transaction()
+    before_first_transaction(None)
     if not is_sqlite() and not database.is_closed():
         database.close()
 

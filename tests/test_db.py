@@ -50,3 +50,21 @@ def test_a_failed_transaction_lets_the_next_writer_in(tmp_path):
 def _write(db, value):
     with db.atomic():
         db.execute_sql("INSERT INTO t VALUES (?)", (value,))
+
+
+def test_a_transaction_left_open_by_a_request_is_rolled_back_and_forgotten(app, client):
+    from gateway.db import database
+    from gateway.models import Workspace
+
+    @app.get("/leaky")
+    def leaky():
+        database.atomic().__enter__()  # a bug: entered, never exited
+        Workspace.create(name="half-written")
+        return {}
+
+    assert client.get("/leaky").status_code == 200
+    # The next request starts clean: nothing of the leak was kept, and its writes commit.
+    assert client.post("/api/3.0/mlflow/workspaces", json={"name": "whole"}).status_code == 201
+    with app.app_context(), database.connection_context():
+        names = {w.name for w in Workspace.select()}
+    assert "whole" in names and "half-written" not in names
