@@ -43,12 +43,10 @@ def init_app(app):
 
 def fingerprint():
     """What makes two requests "the same": method, path, query, workspace and body."""
-    digest = hashlib.sha256()
-    for part in (request.method, request.path, request.query_string.decode("latin-1"),
-                 request.headers.get("X-MLFLOW-WORKSPACE", "")):
-        digest.update(part.encode() + b"\n")
-    digest.update(request.get_data(cache=True))
-    return digest.hexdigest()
+    parts = (request.method, request.path, request.query_string.decode("latin-1"),
+             request.headers.get("X-MLFLOW-WORKSPACE", ""))
+    head = "".join(part + "\n" for part in parts).encode()
+    return hashlib.sha256(head + request.get_data(cache=True)).hexdigest()
 
 
 class _Claim:

@@ -131,3 +131,15 @@ def test_reads_ignore_tokens(oci, model):
     create_version(oci, "tok-6")
     response = oci.get("model-versions/search", headers={"opc-retry-token": "tok-6"})
     assert response.status_code == 200
+
+
+def test_fingerprints_stay_the_same_across_releases(app):
+    # Stored tokens are compared with new requests' fingerprints, so the formula must not
+    # drift: sha256 of method, path, query and workspace (each + newline), then the body.
+    import hashlib
+    body = b'{"name": "m", "source": "s3://a"}'
+    with app.test_request_context("/api/2.0/mlflow/model-versions/create?x=1", method="POST",
+                                  data=body, headers={"X-MLFLOW-WORKSPACE": "team-a"}):
+        expected = hashlib.sha256(b"POST\n/api/2.0/mlflow/model-versions/create\nx=1\nteam-a\n"
+                                  + body).hexdigest()
+        assert fingerprint() == expected
