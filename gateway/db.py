@@ -1,6 +1,5 @@
 """The database handle: one proxy, bound in create_app to SQLite or PostgreSQL."""
 import fcntl
-import os
 import threading
 from urllib.parse import urlsplit
 
@@ -78,7 +77,8 @@ class QueuedWritersSqlite(SqliteDatabase):
 
     def __init__(self, database, *args, **kwargs):
         super().__init__(database, *args, **kwargs)
-        self._writers = threading.local()  # a descriptor per thread: flock is per open file
+        # A lock file per thread (flock belongs to an open file); closed when the thread ends.
+        self._writers = threading.local()
 
     def begin(self, lock_type=None):
         self._queue()
@@ -103,17 +103,16 @@ class QueuedWritersSqlite(SqliteDatabase):
     def _queue(self):
         if self.database == ":memory:" or self.database.startswith("file::memory:"):
             return
-        fd = getattr(self._writers, "fd", None)
-        if fd is None:
-            fd = self._writers.fd = os.open(f"{self.database}.writers",
-                                            os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        lock = getattr(self._writers, "file", None)
+        if lock is None:
+            lock = self._writers.file = open(f"{self.database}.writers", "ab")  # noqa: SIM115
+        fcntl.flock(lock, fcntl.LOCK_EX)
         self._writers.held = True
 
     def _leave(self):
         if getattr(self._writers, "held", False):
             self._writers.held = False
-            fcntl.flock(self._writers.fd, fcntl.LOCK_UN)
+            fcntl.flock(self._writers.file, fcntl.LOCK_UN)
 
 
 def is_sqlite():

@@ -68,3 +68,15 @@ def test_a_transaction_left_open_by_a_request_is_rolled_back_and_forgotten(app, 
     with app.app_context(), database.connection_context():
         names = {w.name for w in Workspace.select()}
     assert "whole" in names and "half-written" not in names
+
+
+def test_each_writing_thread_gets_one_lock_file_closed_when_it_ends(tmp_path):
+    db = open_database(f"sqlite:///{tmp_path / 'threads.db'}")
+    db.execute_sql("CREATE TABLE t (x INTEGER)")
+    before = len(os.listdir("/proc/self/fd"))
+    for value in range(20):
+        writer = threading.Thread(target=lambda: (_write(db, value), db.close()))
+        writer.start()
+        writer.join()
+    assert len(os.listdir("/proc/self/fd")) <= before + 1
+    assert db.execute_sql("SELECT count(*) FROM t").fetchone() == (20,)
