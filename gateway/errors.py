@@ -31,27 +31,37 @@ _HTTP_KINDS = {404: "endpoint_not_found", 405: "method_not_allowed", 413: "too_l
 
 
 def init_app(app):
-    """Register the handlers; faces add their formatters to app.extensions["error_formats"]."""
-    app.extensions.setdefault("error_formats", {})
+    """Register the handlers; each face then registers itself with register_face."""
+    app.extensions.setdefault("faces", {"prefixes": [], "default": None})
     app.register_error_handler(GatewayError, render)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(OperationalError, _database_error)
     app.register_error_handler(Exception, _unexpected_error)
 
 
-def register_format(app, prefix, formatter):
-    """Answer errors under a path prefix with formatter(kind, message, status) -> (body, status).
+def register_face(app, name, prefixes, formatter, default=False):
+    """A face: the path prefixes it answers under, and its error format.
 
-    The longest matching prefix wins; the prefix "" is the default face.
+    formatter(kind, message, status) -> (body, status). The default face's format also
+    answers paths of no face (/health, unknown paths); those count as face "gateway".
     """
-    app.extensions.setdefault("error_formats", {})[prefix] = formatter
+    faces = app.extensions.setdefault("faces", {"prefixes": [], "default": None})
+    faces["prefixes"] += [(prefix, name, formatter) for prefix in prefixes]
+    faces["prefixes"].sort(key=lambda entry: -len(entry[0]))  # the longest prefix wins
+    if default:
+        faces["default"] = formatter
+
+
+def face_of(path):
+    """(name, error formatter) of the face a path belongs to."""
+    faces = current_app.extensions["faces"]
+    return next(((name, formatter) for prefix, name, formatter in faces["prefixes"]
+                 if path.startswith(prefix)), ("gateway", faces["default"]))
 
 
 def error_response(kind, message, status=None):
     """The error response of the face serving the current request."""
-    formats = current_app.extensions["error_formats"]
-    prefix = max((p for p in formats if request.path.startswith(p)), key=len)
-    body, status = formats[prefix](kind, message, status or STATUSES[kind])
+    body, status = face_of(request.path)[1](kind, message, status or STATUSES[kind])
     return jsonify(body), status
 
 

@@ -16,6 +16,7 @@ from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, 
 from prometheus_client import multiprocess
 
 from gateway import events
+from gateway.errors import face_of
 from gateway.db import database
 
 access_log = logging.getLogger("gateway.access")
@@ -28,8 +29,6 @@ LATENCY = Histogram("gateway_request_duration_seconds", "Time to answer a reques
 RATE_LIMITED = Counter("gateway_rate_limited_total", "Requests refused with 429", ["workspace"])
 REPLAYS = Counter("gateway_retry_token_replays_total", "Retried requests answered from a "
                   "retry token's first answer", ["workspace"])
-FACES = (("/20260430/", "oci"), ("/apis/models/", "nemo"), ("/api/", "mlflow"),
-         ("/ajax-api/", "mlflow"))
 
 bp = Blueprint("observability", __name__)
 
@@ -48,11 +47,6 @@ def init_app(app):
     events.rate_limited.connect(_count_rate_limited)
 
 
-def face_of(path):
-    """The API face a path belongs to."""
-    return next((face for prefix, face in FACES if path.startswith(prefix)), "gateway")
-
-
 def _start():
     g.started = time.perf_counter()
 
@@ -62,7 +56,7 @@ def _finish(response):
     req, ctx = request._get_current_object(), g._get_current_object()  # once, not per read
     elapsed = now - getattr(ctx, "started", now)
     route = req.url_rule.rule if req.url_rule else "unmatched"
-    face = face_of(req.path)
+    face = face_of(req.path)[0]
     count, latency = _series(face, req.method, route, response.status_code)
     count.inc()
     latency.observe(elapsed)

@@ -2,7 +2,7 @@
 from flask import Blueprint, g
 
 from gateway import retry_tokens
-from gateway.errors import register_format
+from gateway.errors import register_face
 from gateway.faces.mlflow import model_versions, registered_models, server, workspaces
 from gateway.faces.mlflow.errors import format_error
 
@@ -28,4 +28,4 @@ def init_app(app):
         app.register_blueprint(workspaces.bp, name=f"mlflow_{label}_workspaces",
                                url_prefix=root + workspaces.bp.url_prefix)
     app.register_blueprint(server.bp, name="mlflow_server")
-    register_format(app, "", format_error)
+    register_face(app, "mlflow", ("/api/", "/ajax-api/"), format_error, default=True)

@@ -11,7 +11,7 @@ from flask import Blueprint, g, request
 from marshmallow import ValidationError
 
 from gateway import access, retry_tokens
-from gateway.errors import register_format
+from gateway.errors import register_face
 from gateway.exceptions import InvalidParameter
 from gateway.faces.mlflow import model_versions, registered_models, server
 from gateway.faces.mlflow.parsing import json_body
@@ -38,7 +38,7 @@ def init_app(app):
     """Mount the registry under both OCI roots; errors under /20260430 speak OCI."""
     app.register_blueprint(_mlops("oci_platform"), url_prefix=PLATFORM_ROOT)
     app.register_blueprint(_mlops("oci_workspace"), url_prefix=WORKSPACE_ROOT)
-    register_format(app, API_VERSION + "/", format_error)
+    register_face(app, "oci", (API_VERSION + "/",), format_error)
 
 
 def _mlops(name):
