@@ -102,15 +102,16 @@ def _record(response):
         if claim.transaction is None:  # nothing was written: remember the answer all the same
             claim.open()
         earlier = _insert_or_get(claim, response)
-        if earlier is None:
-            claim.end(commit=True)  # now, not after the access log
-            return response
-        claim.end(commit=False)  # the token's first request won: undo what this one did
-        return _replay(earlier, claim)
-    except OperationalError:
+    except OperationalError:  # PostgreSQL: the token's first request did not commit in time
         return errors.render(IncorrectState("Another request with this retry token is still "
                                             "running; retry later."))
-    except GatewayError as error:
+    if earlier is None:
+        claim.end(commit=True)  # now, not after the access log
+        return response
+    claim.end(commit=False)  # the token's first request won: undo what this one did
+    try:
+        return _replay(earlier, claim)
+    except GatewayError as error:  # e.g. the same token on a different request
         return errors.render(error)
 
 

@@ -7,6 +7,7 @@ from gateway import events
 from gateway.db import database
 from gateway.models import RetryToken, now_ms
 from gateway.retry_tokens import fingerprint, purge_expired
+from tests.conftest import POSTGRES_URL
 
 
 def create_version(oci, token, source="s3://a", **headers):
@@ -143,3 +144,20 @@ def test_fingerprints_stay_the_same_across_releases(app):
         expected = hashlib.sha256(b"POST\n/api/2.0/mlflow/model-versions/create\nx=1\nteam-a\n"
                                   + body).hexdigest()
         assert fingerprint() == expected
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="PostgreSQL only: SQLite has one writer at a time")
+def test_a_token_still_being_answered_elsewhere_is_a_retryable_409(app, oci, model):
+    import psycopg2
+    app.config["RETRY_TOKEN_WAIT_MS"] = 200
+    other = psycopg2.connect(POSTGRES_URL)  # another request, holding the token uncommitted
+    try:
+        other.cursor().execute(
+            "INSERT INTO retry_token (caller, token, fingerprint, created_at, expires_at) "
+            "VALUES ('', 'held', 'x', 0, %s)", (now_ms() + 60000,))
+        answer = create_version(oci, "held")
+    finally:
+        other.rollback()
+        other.close()
+    assert (answer.status_code, answer.json["code"]) == (409, "IncorrectState")
+    assert versions(oci) == []
