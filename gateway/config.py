@@ -12,7 +12,8 @@ class Config:
     MLFLOW_VERSION = "3.17.2"
     # Requests bodies above this many bytes are refused before they are parsed.
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024
-    # One JSON line per request on stdout (time, request id, workspace, principal, face, ...).
+    # One JSON line per request (time, request id, workspace, principal, face, ...): true writes
+    # them to stdout, "logging" sends them to the gateway.access logger, false turns them off.
     ACCESS_LOG = True
     # "none": trust every caller (local use); "required": token, Basic or OCI signature.
     AUTH = "none"

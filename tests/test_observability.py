@@ -7,16 +7,36 @@ import requests
 from tests.conftest import MLFLOW_ROOT, Api, make_app, oci_root, serve
 
 
-def test_access_log_is_one_json_line_per_request(app, client, caplog):
-    with caplog.at_level(logging.INFO, logger="gateway.access"):
-        client.post(f"{MLFLOW_ROOT}/registered-models/create", json={"name": "m"},
-                    headers={"opc-request-id": "log-me"})
-    line = json.loads(caplog.records[-1].getMessage())
+def _check_line(text):
+    line = json.loads(text)
     assert {k: line[k] for k in ("request_id", "workspace", "face", "method", "route", "status")
             } == {"request_id": "log-me", "workspace": "default", "face": "mlflow",
                   "method": "POST", "route": "/api/2.0/mlflow/registered-models/create",
                   "status": 200}
     assert line["latency_ms"] > 0 and line["time"].endswith("Z") and "principal" in line
+
+
+def _create(client):
+    client.post(f"{MLFLOW_ROOT}/registered-models/create", json={"name": "m"},
+                headers={"opc-request-id": "log-me"})
+
+
+def test_access_log_is_one_json_line_per_request_on_stdout(client, capfd):
+    capfd.readouterr()
+    _create(client)
+    lines = capfd.readouterr().out.splitlines()
+    assert len(lines) == 1
+    _check_line(lines[0])
+
+
+def test_access_log_can_go_through_logging_or_be_off(database_url, caplog, capfd):
+    through_logging = make_app(database_url, ACCESS_LOG="logging").test_client()
+    with caplog.at_level(logging.INFO, logger="gateway.access"):
+        _create(through_logging)
+    _check_line(caplog.records[-1].getMessage())
+    capfd.readouterr()
+    _create(make_app(database_url, ACCESS_LOG=False).test_client())
+    assert capfd.readouterr().out == ""
 
 
 def test_metrics_count_requests_429s_and_replays(database_url):
