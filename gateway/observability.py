@@ -90,13 +90,17 @@ def _to_stdout(line):
     line += b"\n"
     stream = sys.stdout  # looked up each time: a test runner may swap it
     try:
-        fd = stream.fileno()
-    except (AttributeError, OSError, ValueError):  # not a file (e.g. captured): write through
-        stream.write(line.decode())
-        stream.flush()
-        return
-    while line:
-        line = line[os.write(fd, line):]
+        try:
+            fd = stream.fileno()
+        except (AttributeError, OSError, ValueError):  # not a file (e.g. captured)
+            stream.write(line.decode())
+            stream.flush()
+            return
+        while line:
+            written = os.write(fd, line)
+            line = line[written:] if written else b""
+    except (OSError, ValueError):  # stdout closed or its reader gone: lose the line, not the answer
+        pass
 
 
 @functools.lru_cache(maxsize=4096)

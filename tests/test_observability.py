@@ -71,3 +71,19 @@ def test_metrics_sum_every_gunicorn_worker(tmp_path_factory, tmp_path):
               if line.startswith('gateway_requests_total{face="mlflow",method="GET",'
                                  'route="/api/2.0/mlflow/registered-models/search"')]
     assert sum(counts) == 30
+
+
+def test_a_broken_stdout_loses_the_log_line_not_the_answer(client, monkeypatch):
+    import os
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody reads: writes fail with EPIPE
+
+    class BrokenStdout:
+        def fileno(self):
+            return write_end
+
+    monkeypatch.setattr("sys.stdout", BrokenStdout())
+    try:
+        assert client.get("/health").status_code == 200
+    finally:
+        os.close(write_end)
