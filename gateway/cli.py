@@ -1,22 +1,28 @@
-"""The `gateway` command: `gateway serve` and `gateway db upgrade`."""
+"""The `gateway` command: `gateway serve`, `gateway db upgrade`, principals and grants.
+
+The app (and with it prometheus-client) is imported only when a command needs it: `serve`
+must set PROMETHEUS_MULTIPROC_DIR before prometheus-client is first imported.
+"""
 import os
 import shutil
 import tempfile
 import time
+from importlib.metadata import version
 
 import click
 from gunicorn.app.base import BaseApplication
 from peewee import OperationalError
 
 from gateway import migrations
-from gateway.app import create_app
 from gateway.db import database
 from gateway.exceptions import GatewayError
 from gateway.services import principals
 from gateway.services.workspaces import platform_workspace
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(version("model-registry-gateway"), "-V", "--version",
+                      prog_name="gateway")
 def main():
     """The model-registry gateway."""
 
@@ -47,6 +53,7 @@ def _upgrade(attempts=5):
 
 def _in_database(action):
     """Run action(*args) against the configured database; domain errors become CLI errors."""
+    from gateway.app import create_app
     app = create_app()
     with app.app_context(), database.connection_context():
         try:
@@ -142,22 +149,31 @@ def default_workers():
               help="gunicorn's own access log (the gateway logs JSON lines itself).")
 def serve(host, port, workers, access_log):
     """Migrate the schema, then serve the gateway with gunicorn."""
-    _upgrade()
-    # In-process rate-limit counters are per worker: each enforces its share.
-    os.environ["GATEWAY_RATE_LIMIT_WORKERS"] = str(workers)
-    _fresh_metrics_directory()
-    options = {"bind": f"{host}:{port}", "workers": workers,
-               "accesslog": "-" if access_log else None, "access_log_format": ACCESS_LOG_FORMAT,
-               "child_exit": _forget_worker_metrics}
-    GunicornServer(options).run()
+    metrics = _metrics_directory()  # first: before anything imports prometheus-client
+    try:
+        _upgrade()
+        options = {"bind": f"{host}:{port}", "workers": workers,
+                   "accesslog": "-" if access_log else None,
+                   "access_log_format": ACCESS_LOG_FORMAT, "child_exit": _forget_worker_metrics}
+        GunicornServer(options).run()
+    finally:
+        if metrics is not None:
+            shutil.rmtree(metrics, ignore_errors=True)
 
 
-def _fresh_metrics_directory():
-    # prometheus-client's multiprocess mode: workers write their samples here, /metrics sums.
-    folder = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR",
-                                   os.path.join(tempfile.gettempdir(), f"gateway-metrics-{os.getpid()}"))
-    shutil.rmtree(folder, ignore_errors=True)
-    os.makedirs(folder)
+def _metrics_directory():
+    """prometheus-client's multiprocess folder: workers write samples there, /metrics sums.
+
+    A folder named by PROMETHEUS_MULTIPROC_DIR is emptied and kept; otherwise a private one
+    is made and returned, to be removed at shutdown.
+    """
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    folder = given or tempfile.mkdtemp(prefix="gateway-metrics-")
+    if given:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    return None if given else folder
 
 
 def _forget_worker_metrics(server, worker):
@@ -178,4 +194,5 @@ class GunicornServer(BaseApplication):
                 self.cfg.set(key, value)
 
     def load(self):
+        from gateway.app import create_app
         return create_app()

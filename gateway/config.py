@@ -6,8 +6,9 @@ class Config:
 
     # The embedded default: a SQLite file in the working directory, no server needed.
     DATABASE_URL = "sqlite:///gateway.db"
-    # Milliseconds a SQLite writer waits for the lock before failing.
-    SQLITE_BUSY_TIMEOUT_MS = 30000
+    # Milliseconds a SQLite writer waits in all (the writers' queue and SQLite's own lock)
+    # before the request gets a 503 with Retry-After; below gunicorn's 30 s worker timeout.
+    SQLITE_BUSY_TIMEOUT_MS = 10000
     # What GET /version answers; the MLflow client only logs it.
     MLFLOW_VERSION = "3.17.2"
     # Requests bodies above this many bytes are refused before they are parsed.
@@ -30,8 +31,12 @@ class Config:
     RATE_LIMIT_OVERRIDES = {}
     # memory:// counts per worker (each enforces its share); redis://host:6379 counts for all.
     RATE_LIMIT_STORAGE = "memory://"
-    # How many workers share a memory:// limit; `gateway serve` sets it to --workers.
-    RATE_LIMIT_WORKERS = 1
+    # How many worker processes share a memory:// limit (each enforces its share); "auto" takes
+    # gunicorn's worker count (1 outside gunicorn).
+    RATE_LIMIT_WORKERS = "auto"
+    # Connect and read timeout for the Redis counter store; past it a request is admitted
+    # (fail-open) and limiting resumes when Redis answers again.
+    REDIS_TIMEOUT_MS = 250
     # NeMo: fileset references (fnmatch patterns, e.g. "hf-mirror/*") whose models may set
     # trust_remote_code without an admin.
     TRUSTED_FILESETS = []

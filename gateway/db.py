@@ -1,12 +1,15 @@
 """The database handle: one proxy, bound in create_app to SQLite or PostgreSQL."""
 import fcntl
+import logging
 import threading
+import time
 from urllib.parse import urlsplit
 
-from peewee import DatabaseProxy, SqliteDatabase, Value
+from peewee import DatabaseProxy, OperationalError, SqliteDatabase, Value
 from playhouse.db_url import connect, parse
 
 _pending = threading.local()
+log = logging.getLogger(__name__)
 
 
 class _Proxy(DatabaseProxy):
@@ -50,7 +53,7 @@ def sqlite_pragmas(busy_timeout_ms):
     }
 
 
-def open_database(url, busy_timeout_ms=30000):
+def open_database(url, busy_timeout_ms=10000):
     """Open (lazily) the database a URL names; SQLite gets its pragmas and write locking."""
     scheme = urlsplit(url).scheme
     if scheme.startswith("sqlite"):
@@ -73,20 +76,34 @@ class QueuedWritersSqlite(SqliteDatabase):
     workers and processes on the host; the kernel drops it if the holder dies). SQLite's own
     lock, still taken by BEGIN IMMEDIATE, keeps guarding writes that come without a
     transaction (e.g. the sqlite3 shell).
+
+    A writer waits at most `timeout` seconds in all, the queue and SQLite's busy wait
+    together: past that, BEGIN fails with "database is locked" (a 503 with Retry-After).
+    The wait for the queue runs in a helper thread so that it can be abandoned at the
+    deadline (flock itself has no timeout); the helper then drops the lock as soon as it
+    gets it.
     """
 
     def __init__(self, database, *args, **kwargs):
         super().__init__(database, *args, **kwargs)
+        self.wait_seconds = kwargs.get("timeout", 5.0)
         # A lock file per thread (flock belongs to an open file); closed when the thread ends.
         self._writers = threading.local()
 
     def begin(self, lock_type=None):
-        self._queue()
+        waited = self._queue()
         try:
+            if waited:  # what is left of the wait is SQLite's own busy timeout
+                remaining = max(1, int((self.wait_seconds - waited) * 1000))
+                self.connection().execute(f"PRAGMA busy_timeout = {remaining}")
             super().begin(lock_type)
         except BaseException:
             self._leave()
             raise
+        finally:
+            if waited:
+                self.connection().execute(
+                    f"PRAGMA busy_timeout = {int(self.wait_seconds * 1000)}")
 
     def commit(self):
         try:
@@ -101,18 +118,58 @@ class QueuedWritersSqlite(SqliteDatabase):
             self._leave()
 
     def _queue(self):
+        """Take the writers' lock; returns the seconds waited for it."""
         if self.database == ":memory:" or self.database.startswith("file::memory:"):
-            return
+            return 0.0
         lock = getattr(self._writers, "file", None)
         if lock is None:
             lock = self._writers.file = open(f"{self.database}.writers", "ab")  # noqa: SIM115
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            waited = 0.0
+        except BlockingIOError:
+            try:
+                waited = _flock_within(lock, self.wait_seconds)
+            except OperationalError:
+                self._writers.file = None  # the abandoned wait owns (and closes) that file
+                raise
         self._writers.held = True
+        return waited
 
     def _leave(self):
         if getattr(self._writers, "held", False):
             self._writers.held = False
             fcntl.flock(self._writers.file, fcntl.LOCK_UN)
+
+
+def _flock_within(lock, seconds):
+    """Wait for an exclusive flock on `lock` for at most `seconds`; the seconds it took.
+
+    The blocking flock runs in a helper thread so the kernel still wakes us the moment the
+    holder leaves; at the deadline we stop waiting, and the helper drops the lock as soon as
+    it gets it and closes the file (it owns no transaction; the caller opens a new one).
+    OperationalError "database is locked" at the deadline.
+    """
+    started = time.monotonic()
+    got, abandoned, guard = threading.Event(), threading.Event(), threading.Lock()
+
+    def wait():
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with guard:
+            if abandoned.is_set():
+                fcntl.flock(lock, fcntl.LOCK_UN)
+                lock.close()
+            else:
+                got.set()
+
+    threading.Thread(target=wait, daemon=True, name="sqlite-writers-queue").start()
+    if not got.wait(seconds):
+        with guard:
+            if not got.is_set():
+                abandoned.set()
+                raise OperationalError(f"database is locked: waited {seconds:g} s for the "
+                                       "writers' queue")
+    return time.monotonic() - started
 
 
 def is_sqlite():
@@ -121,28 +178,47 @@ def is_sqlite():
 
 
 def init_app(app):
-    """Bind the proxy to DATABASE_URL; each request uses its thread's connection."""
+    """Bind the proxy to DATABASE_URL; each request uses its thread's connection.
+
+    Connections open on first use (Peewee's autoconnect), so requests that never touch the
+    database (/health, /metrics) answer while it is down, and a failure to connect is an
+    error of the request that needed it (a 503 in its face's format).
+    """
     database.initialize(open_database(app.config["DATABASE_URL"],
                                       app.config["SQLITE_BUSY_TIMEOUT_MS"]))
-    app.before_request(_open)
     # teardown, not after_request: it runs after errors too.
     app.teardown_request(_release)
-
-
-def _open():
-    database.connect(reuse_if_open=True)
 
 
 def _release(exc):
     # A SQLite connection stays open for the thread's next request: opening one and setting
     # its pragmas costs more than most requests. PostgreSQL connections go back to the pool.
-    if database.in_transaction():  # a transaction left open: undo it and forget it
-        database.rollback()
-        while database.transaction_depth():
-            database.pop_transaction()
     before_first_transaction(None)
-    if not is_sqlite() and not database.is_closed():
-        database.close()
+    try:
+        if database.in_transaction():  # a transaction left open: undo it
+            database.rollback()
+        if not is_sqlite() and not database.is_closed():
+            database.close()
+    except Exception:  # a dead connection: drop it, so the worker's next request gets a new one
+        log.warning("dropping a broken database connection", exc_info=True)
+        discard_connection()
+    finally:
+        while database.transaction_depth():  # forget transactions nobody will close
+            database.pop_transaction()
+
+
+def discard_connection():
+    """Close this thread's connection for good (not back to a pool); never raises."""
+    while database.transaction_depth():
+        database.pop_transaction()
+    try:
+        if hasattr(database.obj, "manual_close"):
+            database.manual_close()
+        else:
+            database.close()
+    except Exception:  # already unusable; what matters is that it is forgotten
+        log.debug("closing a broken connection failed", exc_info=True)
+        database._state.reset()
 
 
 class prepared:

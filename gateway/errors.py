@@ -2,14 +2,14 @@
 import logging
 
 from flask import current_app, jsonify, request
-from peewee import OperationalError
+from peewee import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from gateway.exceptions import (AlreadyExists, Conflict, GatewayError, IncorrectState,
                                 InvalidatedRetryToken, InvalidFilter, InvalidParameter,
                                 MalformedRequest,
                                 MissingParameter, NotFound, PermissionDenied, PreconditionFailed,
-                                RateLimited, Unauthenticated)
+                                RateLimited, Unauthenticated, Unavailable)
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,8 @@ _KINDS = {InvalidParameter: "invalid", MissingParameter: "missing", MalformedReq
           NotFound: "not_found", AlreadyExists: "already_exists", Conflict: "conflict",
           IncorrectState: "incorrect_state", InvalidatedRetryToken: "invalidated_retry_token",
           PreconditionFailed: "precondition_failed", Unauthenticated: "unauthenticated",
-          PermissionDenied: "permission_denied", RateLimited: "too_many_requests"}
+          PermissionDenied: "permission_denied", RateLimited: "too_many_requests",
+          Unavailable: "unavailable"}
 _HTTP_KINDS = {404: "endpoint_not_found", 405: "method_not_allowed", 413: "too_large"}
 
 
@@ -35,7 +36,8 @@ def init_app(app):
     app.extensions.setdefault("faces", {"prefixes": [], "default": None})
     app.register_error_handler(GatewayError, render)
     app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(OperationalError, _database_error)
+    app.register_error_handler(OperationalError, database_error)
+    app.register_error_handler(InterfaceError, database_error)
     app.register_error_handler(Exception, _unexpected_error)
 
 
@@ -75,6 +77,9 @@ def render(error):
 
 
 def _http_error(error):
+    original = getattr(error, "original_exception", None)
+    if isinstance(original, (OperationalError, InterfaceError)):  # e.g. a failed commit
+        return database_error(original)
     kind = _HTTP_KINDS.get(error.code, "invalid" if error.code < 500 else "internal")
     response, status = error_response(kind, error.description, error.code)
     if error.code == 405:
@@ -82,11 +87,25 @@ def _http_error(error):
     return response, status
 
 
-def _database_error(error):
-    if "locked" in str(error) or "could not serialize" in str(error):
-        log.warning("database busy: %s", error)
-        return error_response("unavailable", "The database is busy; retry the request.")
-    return _unexpected_error(error)
+def database_error(error):
+    """The database failed us (unreachable, connection lost, locked, disk full): retryable."""
+    if _lock_wait_expired(error):
+        # Only retry-token requests bound their lock waits (lock_timeout): the request that
+        # holds the token's rows is still running.
+        log.warning("lock wait expired: %s", error)
+        return render(IncorrectState("Another request with this retry token is still running; "
+                                     "retry later."))
+    log.warning("database unavailable: %s: %s", type(error).__name__, error)
+    return render(Unavailable("The database is unavailable or busy; retry the request."))
+
+
+def _lock_wait_expired(error):
+    cause = error.__cause__ or error.__context__
+    return getattr(cause, "pgcode", None) == LOCK_NOT_AVAILABLE
+
+
+# PostgreSQL's SQLSTATE for a lock wait that passed lock_timeout.
+LOCK_NOT_AVAILABLE = "55P03"
 
 
 def _unexpected_error(error):

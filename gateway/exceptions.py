@@ -41,6 +41,9 @@ class Conflict(GatewayError):
 class IncorrectState(Conflict):
     """The resource is busy (e.g. a request with the same retry token is running); retry."""
 
+    def __init__(self, message, retry_after=1):
+        super().__init__(message, {"Retry-After": str(retry_after)})
+
 
 class InvalidatedRetryToken(Conflict):
     """The retry token's original result has since been undone (e.g. deleted)."""
@@ -66,4 +69,11 @@ class RateLimited(GatewayError):
     """The tenant is over its rate limit; retry after `retry_after` seconds."""
 
     def __init__(self, message, retry_after):
+        super().__init__(message, {"Retry-After": str(retry_after)})
+
+
+class Unavailable(GatewayError):
+    """A dependency (the database, a lock the request waits for) is out of reach; retry."""
+
+    def __init__(self, message, retry_after=1):
         super().__init__(message, {"Retry-After": str(retry_after)})

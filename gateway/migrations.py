@@ -37,9 +37,40 @@ def _retry_token_workspace():
     _add_columns(RetryToken.workspace)
 
 
+def _ids_never_reused():
+    # SQLite only (PostgreSQL's sequences never reuse): tables made before the ids were
+    # AUTOINCREMENT are rebuilt with it; new databases already have it.
+    if not is_sqlite():
+        return
+    for model in (RegisteredModel, ModelVersion):
+        rebuild_sqlite_table(model, lambda sql: sql.replace(
+            '"id" INTEGER NOT NULL PRIMARY KEY,', '"id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,',
+            1))
+
+
+def rebuild_sqlite_table(model, change_sql):
+    """SQLite's way to change a table's definition: a copy under the new definition.
+
+    change_sql(create_table_sql) -> the new CREATE TABLE; nothing happens if it is the same.
+    Runs in the upgrade's transaction with foreign keys off (see upgrade), so dropping the
+    old table cascades nothing; its indexes are created again from the model.
+    """
+    table = model._meta.table_name
+    (sql,) = database.execute_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND "
+                                  "name = ?", (table,)).fetchone()
+    changed = change_sql(sql)
+    if changed == sql:
+        return
+    database.execute_sql(changed.replace(f'"{table}"', f'"{table}__new"', 1))
+    database.execute_sql(f'INSERT INTO "{table}__new" SELECT * FROM "{table}"')
+    database.execute_sql(f'DROP TABLE "{table}"')
+    database.execute_sql(f'ALTER TABLE "{table}__new" RENAME TO "{table}"')
+    model._schema.create_indexes(safe=True)
+
+
 # Append only: each entry runs once, in order, inside the upgrade transaction.
 MIGRATIONS = [_initial_schema, _oci_columns_and_retry_tokens, _principals_and_grants,
-              _model_entities, _retry_token_workspace]
+              _model_entities, _retry_token_workspace, _ids_never_reused]
 
 
 def current_version():
@@ -52,14 +83,29 @@ def current_version():
 
 def upgrade():
     """Apply pending migrations; safe to run concurrently, returns the versions applied."""
-    with database.atomic():
-        _lock()
-        database.create_tables([SchemaVersion])
-        start = current_version()
-        for number, step in enumerate(MIGRATIONS[start:], start + 1):
-            step()
-            SchemaVersion.insert(version=number).execute()
+    # SQLite rebuilds tables to change them; with foreign keys on, dropping the old copy
+    # would cascade. The pragma cannot change inside a transaction, so it is set around it,
+    # and the keys are checked before the commit.
+    foreign_keys(False)
+    try:
+        with database.atomic():
+            _lock()
+            database.create_tables([SchemaVersion])
+            start = current_version()
+            for number, step in enumerate(MIGRATIONS[start:], start + 1):
+                step()
+                SchemaVersion.insert(version=number).execute()
+            if is_sqlite() and database.execute_sql("PRAGMA foreign_key_check").fetchall():
+                raise RuntimeError("the upgrade would break foreign keys; nothing was changed")
+    finally:
+        foreign_keys(True)
     return list(range(start + 1, len(MIGRATIONS) + 1))
+
+
+def foreign_keys(on):
+    """Turn SQLite's foreign-key enforcement on or off for this connection."""
+    if is_sqlite():
+        database.execute_sql(f"PRAGMA foreign_keys = {int(on)}")
 
 
 def _lock():

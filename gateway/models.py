@@ -1,8 +1,8 @@
 """Peewee models of the registry; constraints live in the database, not in Python."""
 import time
 
-from peewee import (BigIntegerField, BooleanField, CharField, ForeignKeyField, IntegerField,
-                    Model, TextField)
+from peewee import (SQL, AutoField, BigIntegerField, BooleanField, CharField, ForeignKeyField,
+                    IntegerField, Model, NodeList, SqliteDatabase, TextField)
 
 from gateway.db import database
 
@@ -14,6 +14,21 @@ DELETED_STAGE = "Deleted_Internal"
 def now_ms():
     """The current time in integer milliseconds, MLflow's timestamp unit."""
     return int(time.time() * 1000)
+
+
+class NeverReusedId(AutoField):
+    """An integer key never handed out twice, even after its row is deleted.
+
+    PostgreSQL's sequences never reuse a value; SQLite reuses the largest rowid once its row
+    is gone unless the key is AUTOINCREMENT. Retry tokens remember what they created by id,
+    so a reused id would make a deleted model's token replay as if it still existed.
+    """
+
+    def ddl(self, ctx):
+        nodes = super().ddl(ctx)
+        if isinstance(self.model._meta.database.obj, SqliteDatabase):
+            return NodeList((nodes, SQL("AUTOINCREMENT")))
+        return nodes
 
 
 class BaseModel(Model):
@@ -37,6 +52,7 @@ class Workspace(BaseModel):
 
 class RegisteredModel(BaseModel):
     """A named model; `last_version` is the highest version number ever handed out."""
+    id = NeverReusedId()
     workspace = ForeignKeyField(Workspace, field=Workspace.name, column_name="workspace",
                                 on_delete="CASCADE")
     name = CharField(max_length=256)
@@ -52,6 +68,7 @@ class RegisteredModel(BaseModel):
 
 class ModelVersion(BaseModel):
     """One version of a registered model; deleted versions stay as DELETED_STAGE rows."""
+    id = NeverReusedId()
     registered_model = ForeignKeyField(RegisteredModel, on_delete="CASCADE", backref="versions")
     version = IntegerField()
     creation_timestamp = BigIntegerField(default=now_ms)

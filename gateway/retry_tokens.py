@@ -14,19 +14,21 @@ taken, rolls back everything it did, and answers with the first one's answer.
 """
 import hashlib
 import json
+import logging
 import random
 from types import SimpleNamespace
 
 from flask import Response, current_app, g, has_request_context, request
-from peewee import OperationalError
+from peewee import InterfaceError, OperationalError
 
 from gateway import errors, events
 from gateway.auth import caller
 from gateway.db import before_first_transaction, database, is_sqlite, prepared
-from gateway.exceptions import (Conflict, GatewayError, IncorrectState, InvalidatedRetryToken,
+from gateway.exceptions import (Conflict, GatewayError, InvalidatedRetryToken,
                                 InvalidParameter)
 from gateway.models import DELETED_STAGE, ModelVersion, RegisteredModel, RetryToken, now_ms
 
+log = logging.getLogger(__name__)
 HEADER = "opc-retry-token"
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 _REPLAYED_HEADERS = ("Content-Type", "etag")
@@ -95,19 +97,20 @@ def _record(response):
     if claim is None:
         return response
     before_first_transaction(None)
-    # Refusals and server errors leave nothing behind (_finish rolls back): a retry runs again.
-    if response.status_code >= 500 or response.status_code in _NOT_REMEMBERED:
+    # Refusals, server errors and answers that say "retry" (Retry-After: busy, unavailable)
+    # leave nothing behind (_finish rolls back): a retry runs again.
+    if (response.status_code >= 500 or response.status_code in _NOT_REMEMBERED
+            or "Retry-After" in response.headers):
         return response
     try:
         if claim.transaction is None:  # nothing was written: remember the answer all the same
             claim.open()
         earlier = _insert_or_get(claim, response)
-    except OperationalError:  # PostgreSQL: the token's first request did not commit in time
-        return errors.render(IncorrectState("Another request with this retry token is still "
-                                            "running; retry later."))
-    if earlier is None:
-        claim.end(commit=True)  # now, not after the access log
-        return response
+        if earlier is None:
+            claim.end(commit=True)  # now, not after the access log
+            return response
+    except (OperationalError, InterfaceError) as error:  # _finish rolls back what is left
+        return errors.database_error(error)
     claim.end(commit=False)  # the token's first request won: undo what this one did
     try:
         return _replay(earlier, claim)
@@ -181,7 +184,10 @@ def _finish(exc):
         return
     before_first_transaction(None)
     if claim.transaction is not None and not claim.finished and database.transaction_depth():
-        claim.end(commit=False)
+        try:
+            claim.end(commit=False)
+        except Exception:  # a dead connection: the database teardown drops it; never raise
+            log.warning("rolling back a retry-token transaction failed", exc_info=True)
 
 
 class _Rollback(Exception):

@@ -1,6 +1,7 @@
 """Per-tenant rate limits with the `limits` library: per workspace and per principal."""
 import logging
 import math
+import sys
 import time
 
 from flask import current_app
@@ -22,7 +23,32 @@ def init_app(app):
         app.extensions["traffic"] = Limits(config["RATE_LIMIT"], config["RATE_LIMIT_OVERRIDES"],
                                            config["PRINCIPAL_RATE_LIMIT"],
                                            config["RATE_LIMIT_STORAGE"],
-                                           int(config["RATE_LIMIT_WORKERS"]))
+                                           _workers(config["RATE_LIMIT_WORKERS"]),
+                                           float(config["REDIS_TIMEOUT_MS"]) / 1000)
+
+
+def _workers(setting):
+    """How many processes share a memory:// limit: the setting, else gunicorn's worker count."""
+    if setting not in (None, "", "auto"):
+        return int(setting)
+    return gunicorn_workers() or 1
+
+
+def gunicorn_workers():
+    """The worker count of the gunicorn server loading this app, or None outside gunicorn.
+
+    However gunicorn was started (`gateway serve`, `gunicorn -w N wsgi:app`, a config file,
+    --preload), the app is built while gunicorn's worker or arbiter is on the call stack, and
+    both carry the server's settings.
+    """
+    frame = sys._getframe(1)
+    while frame is not None:
+        owner = frame.f_locals.get("self")
+        cfg = getattr(owner, "cfg", None)
+        if type(owner).__module__.startswith("gunicorn.") and hasattr(cfg, "workers"):
+            return int(cfg.workers)
+        frame = frame.f_back
+    return None
 
 
 def admit(workspace, principal=None):
@@ -35,11 +61,14 @@ def admit(workspace, principal=None):
 class Limits:
     """The configured limits and where their counters live."""
 
-    def __init__(self, default, overrides, per_principal, storage_uri, workers):
+    def __init__(self, default, overrides, per_principal, storage_uri, workers, timeout):
         self.local = storage_uri.startswith("memory")
         # In-process counters are per worker, so each worker enforces its share.
         self.share = workers if self.local else 1
-        self.limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
+        # A hung Redis costs each request at most `timeout` seconds, then fails open.
+        options = {} if self.local else {"socket_timeout": timeout,
+                                         "socket_connect_timeout": timeout}
+        self.limiter = MovingWindowRateLimiter(storage_from_string(storage_uri, **options))
         self.default = self._parse(default)
         self.overrides = {name: self._parse(text) for name, text in overrides.items()}
         self.per_principal = self._parse(per_principal)

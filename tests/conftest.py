@@ -1,23 +1,23 @@
 """Fixtures: an app on a fresh database, its test client, and real gunicorn servers."""
 import os
+import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
 import redis
-import requests
 
 from gateway import create_app, migrations
 from gateway.db import database, is_sqlite
 from gateway.models import (AUTH_MODELS, DEFAULT_WORKSPACE, ENTITY_MODELS, REGISTRY_MODELS,
                             Workspace)
+from tests import processes
+from tests.processes import free_port
 
 # Set to a PostgreSQL URL to run every test on PostgreSQL instead of SQLite files.
-POSTGRES_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL")
+POSTGRES_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL") or None
 MLFLOW_ROOT = "/api/2.0/mlflow"
 
 
@@ -73,55 +73,31 @@ def api(client):
     return Api(client)
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Server:
-    """A gunicorn process serving the gateway on a free port."""
+    """A gunicorn process serving the gateway on a free port; stopped even if it fails to start."""
 
-    def __init__(self, database_url, workers=2, env=None):
+    def __init__(self, database_url, workers=2, env=None, command=None, wait_seconds=60):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "GATEWAY_DATABASE_URL": database_url, **(env or {})}
         subprocess.run([sys.executable, "-m", "gateway", "db", "upgrade"], env=self.env,
-                       check=True, capture_output=True)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{self.port}",
-             "--graceful-timeout", "2", "gateway.app:create_app()"],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self._wait()
-
-    def _wait(self):
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(self.process.stderr.read().decode())
-            try:
-                if requests.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        raise RuntimeError("gunicorn did not start in 30 s")
+                       check=True, capture_output=True, timeout=120)
+        self.process = processes.start(command or [
+            sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{self.port}",
+            "--graceful-timeout", "2", "gateway.app:create_app()"], env=self.env)
+        try:
+            processes.wait_for(processes.http_ok(f"{self.url}/health"), wait_seconds,
+                               f"gateway on port {self.port}", self.process)
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self):
-        self.process.terminate()
-        self.process.wait(timeout=15)
-        self.process.stderr.close()
+        processes.stop(self.process)
 
     def kill(self):
         """kill -9 the master and every worker at once, as a crash would."""
-        workers = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True,
-                                 text=True).stdout.split()
-        for pid in [self.process.pid, *map(int, workers)]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.process.wait(timeout=15)
-        self.process.stderr.close()
+        processes.kill(self.process)
 
 
 def serve(tmp_path_factory, name, workers=2, env=None):
@@ -176,23 +152,45 @@ def make_app(database_url, **config):
     return app
 
 
+def redis_server_path():
+    """redis-server's path; without one, a test skips, or fails where CI requires Redis."""
+    path = shutil.which("redis-server")
+    if path is None:
+        reason = "redis-server is not installed (apt-get install redis-server)"
+        if os.environ.get("GATEWAY_TEST_REQUIRE_REDIS"):
+            pytest.fail(f"{reason}, and GATEWAY_TEST_REQUIRE_REDIS is set")
+        pytest.skip(reason)
+    return path
+
+
+def start_redis(directory):
+    """A private redis-server on a free port: (process, url)."""
+    port = free_port()
+    process = processes.start([redis_server_path(), "--port", str(port), "--bind", "127.0.0.1",
+                               "--save", "", "--appendonly", "no", "--dir", str(directory)])
+    url = f"redis://127.0.0.1:{port}"
+    try:
+        processes.wait_for(lambda: redis.Redis.from_url(url, socket_timeout=5).ping(), 30,
+                           "redis-server", process)
+    except BaseException:
+        processes.stop(process)
+        raise
+    return process, url
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
-    """A private redis-server for the session (CI installs it from Debian's packages)."""
-    port = free_port()
-    process = subprocess.Popen(["redis-server", "--port", str(port), "--save", "",
-                                "--appendonly", "no",
-                                "--dir", str(tmp_path_factory.mktemp("redis"))],
-                               stdout=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.ConnectionError:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
+    """A private redis-server for the session."""
+    process, url = start_redis(tmp_path_factory.mktemp("redis"))
     yield url
-    process.terminate()
-    process.wait(timeout=10)
+    processes.stop(process)
+
+
+def pytest_configure(config):
+    """SIGTERM (a CI timeout, `kill`) interrupts the run like Ctrl-C: fixtures still stop."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Whatever a failed or interrupted test left running is stopped here."""
+    processes.stop_all()

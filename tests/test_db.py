@@ -1,14 +1,18 @@
 """The SQLite handle: write transactions queue on a file lock instead of polling SQLite's."""
+import fcntl
 import os
 import threading
 import time
 
+import pytest
+from peewee import OperationalError
+
 from gateway.db import open_database
 
 
-def test_sqlite_writers_wait_their_turn_past_the_busy_timeout(tmp_path):
+def test_sqlite_writers_wait_their_turn(tmp_path):
     path = tmp_path / "queue.db"
-    db = open_database(f"sqlite:///{path}", busy_timeout_ms=50)
+    db = open_database(f"sqlite:///{path}", busy_timeout_ms=5000)
     db.execute_sql("CREATE TABLE t (x INTEGER)")
     holding = threading.Event()
 
@@ -22,13 +26,31 @@ def test_sqlite_writers_wait_their_turn_past_the_busy_timeout(tmp_path):
     holder = threading.Thread(target=hold_the_write_lock)
     holder.start()
     holding.wait()
-    # SQLite alone would give up after its 50 ms busy timeout ("database is locked"); the
-    # file lock makes this writer wait until the holder commits, then go on.
+    # The file lock makes this writer wait until the holder commits, then go on.
     with db.atomic():
         db.execute_sql("INSERT INTO t VALUES (2)")
     holder.join()
     assert db.execute_sql("SELECT x FROM t ORDER BY x").fetchall() == [(1,), (2,)]
     assert os.path.exists(f"{path}.writers")
+
+
+def test_a_writer_waits_at_most_the_busy_timeout_in_all(tmp_path):
+    path = tmp_path / "frozen.db"
+    db = open_database(f"sqlite:///{path}", busy_timeout_ms=300)
+    db.execute_sql("CREATE TABLE t (x INTEGER)")
+    with open(f"{path}.writers", "ab") as frozen:  # a writer frozen while holding its turn
+        fcntl.flock(frozen, fcntl.LOCK_EX)
+        started = time.monotonic()
+        with pytest.raises(OperationalError, match="locked"):
+            _write(db, 1)
+        waited = time.monotonic() - started
+        fcntl.flock(frozen, fcntl.LOCK_UN)
+    assert 0.3 <= waited < 5
+    # The abandoned wait does not keep the turn: the next writer goes straight in.
+    started = time.monotonic()
+    _write(db, 2)
+    assert time.monotonic() - started < 5
+    assert db.execute_sql("SELECT x FROM t").fetchall() == [(2,)]
 
 
 def test_a_failed_transaction_lets_the_next_writer_in(tmp_path):
@@ -80,3 +102,49 @@ def test_each_writing_thread_gets_one_lock_file_closed_when_it_ends(tmp_path):
         writer.join()
     assert len(os.listdir("/proc/self/fd")) <= before + 1
     assert db.execute_sql("SELECT count(*) FROM t").fetchone() == (20,)
+
+
+def test_upgrade_rebuilds_an_old_sqlite_registry_with_ids_never_reused(tmp_path):
+    from gateway import migrations
+    from gateway.db import database
+    from gateway.models import ModelVersion, RegisteredModel, SchemaVersion
+    path = tmp_path / "old.db"
+    database.initialize(open_database(f"sqlite:///{path}"))
+    try:
+        migrations.upgrade()
+        # Make it a database of before the change: keys without AUTOINCREMENT, step 6 not run.
+        migrations.foreign_keys(False)
+        with database.atomic():
+            for model in (RegisteredModel, ModelVersion):
+                migrations.rebuild_sqlite_table(model, lambda sql: sql.replace(
+                    " AUTOINCREMENT", ""))
+            SchemaVersion.delete().where(SchemaVersion.version == 6).execute()
+        migrations.foreign_keys(True)
+        database.execute_sql("INSERT INTO registered_model (workspace, name, description, "
+                             "creation_timestamp, last_updated_timestamp, last_version) "
+                             "VALUES ('default', 'kept', '', 1, 1, 1)")
+        database.execute_sql("INSERT INTO model_version (registered_model_id, version, "
+                             "creation_timestamp, last_updated_timestamp, description, "
+                             "current_stage, source, run_id, run_link, status) "
+                             "VALUES (1, 1, 1, 1, '', 'None', 's3://a', '', '', 'READY')")
+        assert "AUTOINCREMENT" not in _table_sql(database, "registered_model")
+
+        assert migrations.upgrade() == [6]
+        for table in ("registered_model", "model_version"):
+            assert "AUTOINCREMENT" in _table_sql(database, table)
+        assert database.execute_sql("PRAGMA foreign_key_check").fetchall() == []
+        assert [(v.registered_model.name, v.version) for v in ModelVersion.select()] == [
+            ("kept", 1)]
+        # The last id is not handed out again once its row is gone.
+        RegisteredModel.delete().execute()  # cascades to the version
+        assert ModelVersion.select().count() == 0
+        assert RegisteredModel.create(workspace="default", name="new").id == 2
+        assert {i.name for i in database.get_indexes("model_version")} >= {
+            "model_version_registered_model_id_version"}
+    finally:
+        database.close()
+
+
+def _table_sql(database, table):
+    return database.execute_sql("SELECT sql FROM sqlite_master WHERE name = ?",
+                                (table,)).fetchone()[0]
