@@ -1,47 +1,27 @@
 """Helpers for benchmark scripts: start servers on free ports, measure, print tables."""
 import os
-import socket
 import statistics
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 
-import requests
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_up(url, process, seconds=60):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            if requests.get(url, timeout=1).status_code < 500:
-                return
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up in {seconds} s")
+sys.path.insert(0, ROOT)
+# The tests' process helpers: waits bounded by a deadline, process groups always stopped.
+from tests import processes  # noqa: E402
+from tests.processes import free_port  # noqa: E402,F401  (used by the scripts)
 
 
 @contextmanager
 def running(command, health_url, env=None, cwd=ROOT):
-    """Run a server process for the duration of a with-block."""
-    process = subprocess.Popen(command, env={**os.environ, **(env or {})}, cwd=cwd,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """Run a server process (and its children) for the duration of a with-block."""
+    process = processes.start(command, env={**os.environ, **(env or {})}, cwd=cwd)
     try:
-        wait_until_up(health_url, process)
+        processes.wait_for(processes.http_ok(health_url, status_below=500), 120, health_url,
+                           process)
         yield process
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        processes.stop(process, seconds=30)
 
 
 @contextmanager
@@ -49,20 +29,15 @@ def redis_server():
     """A private redis-server on a free port; yields its URL."""
     import redis
     port = free_port()
-    process = subprocess.Popen(["redis-server", "--port", str(port), "--save", "",
-                                "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    process = processes.start(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                               "--save", "", "--appendonly", "no"])
     url = f"redis://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            try:
-                redis.Redis.from_url(url).ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
+        processes.wait_for(lambda: redis.Redis.from_url(url, socket_timeout=5).ping(), 30,
+                           "redis-server", process)
         yield url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        processes.stop(process)
 
 
 @contextmanager

@@ -147,12 +147,16 @@ def default_workers():
 @click.option("--workers", default=default_workers(), show_default=True, type=int)
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
               help="gunicorn's own access log (the gateway logs JSON lines itself).")
-def serve(host, port, workers, access_log):
+@click.option("--worker-class", type=click.Choice(["asgi", "sync"]), default="asgi",
+              show_default=True,
+              help="asgi: gunicorn's asyncio worker reads whole requests, so slow or idle "
+                   "clients hold no worker (gateway/asgi.py); sync: plain synchronous workers.")
+def serve(host, port, workers, access_log, worker_class):
     """Migrate the schema, then serve the gateway with gunicorn."""
     metrics = _metrics_directory()  # first: before anything imports prometheus-client
     try:
         _upgrade()
-        options = {"bind": f"{host}:{port}", "workers": workers,
+        options = {"bind": f"{host}:{port}", "workers": workers, "worker_class": worker_class,
                    "accesslog": "-" if access_log else None,
                    "access_log_format": ACCESS_LOG_FORMAT, "child_exit": _forget_worker_metrics}
         GunicornServer(options).run()
@@ -194,5 +198,8 @@ class GunicornServer(BaseApplication):
                 self.cfg.set(key, value)
 
     def load(self):
+        if self.options["worker_class"] == "asgi":
+            from gateway.asgi import create_asgi_app
+            return create_asgi_app()
         from gateway.app import create_app
         return create_app()

@@ -1,0 +1,113 @@
+"""The deployment `gateway serve` runs: gunicorn's asyncio worker in front of the WSGI app.
+
+A synchronous gunicorn worker is held by whoever is connected to it: four clients that send a
+request line and then trickle headers (or half a body) stop a four-worker server. Here
+gunicorn's asyncio worker (`-k asgi`) reads every request, headers and whole body, while it
+waits on many connections at once; only a complete request reaches the Flask app, which runs
+in the worker's thread exactly as under a synchronous worker (one request at a time per
+process, so nothing about the database changes). A slow or idle client costs a coroutine.
+
+asgiref's WsgiToAsgi does the bridging; this module adds the one thing it lacks: a body is
+read only up to MAX_CONTENT_LENGTH, so an endless or oversized upload is refused (413 in the
+face's format, from the app) instead of being spooled to disk.
+"""
+from tempfile import SpooledTemporaryFile
+
+from asgiref.sync import AsyncToSync, sync_to_async
+from asgiref.wsgi import WsgiToAsgiInstance
+
+from gateway.app import create_app
+
+
+def create_asgi_app(config=None):
+    """The gateway as an ASGI app (for `gunicorn -k asgi 'gateway.asgi:create_asgi_app()'`)."""
+    app = create_app(config)
+    return BufferedWsgi(app, int(app.config["MAX_CONTENT_LENGTH"]))
+
+
+class BufferedWsgi:
+    """An ASGI app that reads each request whole (at most max_body bytes), then runs WSGI."""
+
+    def __init__(self, wsgi_app, max_body):
+        self.wsgi_app, self.max_body = wsgi_app, max_body
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        await _Request(self.wsgi_app, self.max_body)(scope, receive, send)
+
+
+async def _lifespan(receive, send):
+    # Nothing to start or stop: the app is built when the worker loads it.
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+class _Request(WsgiToAsgiInstance):
+    """One request: its body read up to the limit, then the WSGI app in asgiref's thread."""
+
+    def __init__(self, wsgi_app, max_body):
+        super().__init__(wsgi_app)
+        self.max_body, self.size = max_body, 0
+
+    # asgiref runs every request of a process in one shared thread; a pool lets a worker that
+    # accepted several connections answer them side by side (each thread has its own
+    # database connection, as under gunicorn's threaded workers).
+    @sync_to_async(thread_sensitive=False)
+    def run_wsgi_app(self, body):
+        return _run_wsgi_app(self, body)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return  # no websockets here
+        self.scope = scope
+        with SpooledTemporaryFile(max_size=65536) as body:
+            declared = _declared_length(scope)
+            if declared is not None and declared > self.max_body:
+                self.size = declared  # refused unread: the app answers 413
+            elif not await self._read(receive, body):
+                return  # the client went away before its request was complete
+            body.seek(0)
+            self.sync_send = AsyncToSync(send)
+            await self.run_wsgi_app(body)
+
+    async def _read(self, receive, body):
+        """Read the body into `body` until its end or past the limit; False on disconnect."""
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return False
+            chunk = message.get("body", b"")
+            self.size += len(chunk)
+            if self.size > self.max_body:
+                return True  # stop reading; CONTENT_LENGTH > limit makes the app answer 413
+            body.write(chunk)
+            if not message.get("more_body"):
+                return True
+
+    def build_environ(self, scope, body):
+        environ = super().build_environ(scope, body)
+        # The body as read, chunked ones included (the app sees a plain, complete body).
+        environ["CONTENT_LENGTH"] = str(self.size)
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        return environ
+
+
+# asgiref's own request runner (builds the environ, calls the app, sends the answer).
+_run_wsgi_app = WsgiToAsgiInstance.__dict__["run_wsgi_app"].func
+
+
+def _declared_length(scope):
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
