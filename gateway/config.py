@@ -40,6 +40,12 @@ class Config:
     # NeMo: fileset references (fnmatch patterns, e.g. "hf-mirror/*") whose models may set
     # trust_remote_code without an admin.
     TRUSTED_FILESETS = []
+    # Model-version sources naming a host (http, https, ftp, sftp, hdfs, mlflow-artifacts://host
+    # ...) are refused as MLflow 3.17.2's server refuses them, unless their scheme is listed
+    # here (as MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES) or their host is that of one of
+    # the trusted artifact roots (as MLflow trusts its --default-artifact-root).
+    ALLOWED_HOST_ADDRESSED_SCHEMES = []
+    TRUSTED_ARTIFACT_ROOTS = []
     RETRY_TOKEN_TTL_SECONDS = 24 * 3600
     RETRY_TOKEN_WAIT_MS = 10000
     RETRY_TOKEN_PURGE_CHANCE = 0.01

@@ -126,7 +126,7 @@ def test_upgrade_rebuilds_an_old_sqlite_registry_with_ids_never_reused(tmp_path)
         database.execute_sql("INSERT INTO model_version (registered_model_id, version, "
                              "creation_timestamp, last_updated_timestamp, description, "
                              "current_stage, source, run_id, run_link, status) "
-                             "VALUES (1, 1, 1, 1, '', 'None', 's3://a', '', '', 'READY')")
+                             "VALUES (1, 1, 1, 1, '', 'None', 's3://a/m', '', '', 'READY')")
         assert "AUTOINCREMENT" not in _table_sql(database, "registered_model")
 
         assert migrations.upgrade() == [6]

@@ -23,7 +23,7 @@ def create_until_refused(base, name, answered, stop):
         while not stop.is_set():
             try:
                 response = session.post(f"{base}/model-versions/create",
-                                        json={"name": name, "source": "s3://crash"}, timeout=5)
+                                        json={"name": name, "source": "s3://crash/m"}, timeout=5)
             except requests.RequestException:
                 return
             if response.status_code == 200:
@@ -89,7 +89,7 @@ def test_retry_token_replays_across_two_gateway_processes_run_once(database_file
 
         def create(index):
             return requests.post(f"{roots[index % 2]}/model-versions/create",
-                                 json={"name": unique, "source": "s3://a"},
+                                 json={"name": unique, "source": "s3://a/m"},
                                  headers={"opc-retry-token": f"shared-{unique}"}, timeout=60)
 
         with ThreadPoolExecutor(20) as pool:

@@ -80,7 +80,7 @@ def test_void_answers_are_empty_objects(api):
      "INVALID_PARAMETER_VALUE", "for parameter 'tags' supplied"),
     ("model-versions/create", {"name": "m"}, 400, "INVALID_PARAMETER_VALUE",
      "Missing value for required parameter 'source'."),
-    ("model-versions/create", {"name": "nope", "source": "s3://x"}, 404,
+    ("model-versions/create", {"name": "nope", "source": "s3://x/m"}, 404,
      "RESOURCE_DOES_NOT_EXIST", "Registered Model with name=nope not found"),
     ("model-versions/transition-stage", {"name": "m", "version": 1, "stage": "Staging"}, 400,
      "INVALID_PARAMETER_VALUE", "Invalid value 1 for parameter 'version' supplied"),
@@ -186,9 +186,9 @@ def test_workspace_crud(client):
     assert client.post(root, json={"name": "team-a"}).json["error_code"] == (
         "RESOURCE_ALREADY_EXISTS")
     assert [w["name"] for w in client.get(root).json["workspaces"]] == ["default", "team-a"]
-    updated = client.patch(f"{root}/team-a", json={"default_artifact_root": "s3://a"})
+    updated = client.patch(f"{root}/team-a", json={"default_artifact_root": "s3://a/m"})
     assert updated.json["workspace"] == {"name": "team-a", "description": "A",
-                                         "default_artifact_root": "s3://a"}
+                                         "default_artifact_root": "s3://a/m"}
     assert client.patch(f"{root}/team-a", json={}).status_code == 400
     assert client.delete(f"{root}/team-a").status_code == 204
     assert client.get(f"{root}/team-a").status_code == 404
@@ -252,8 +252,31 @@ def test_no_junk_input_produces_a_500(api, method, path):
     api.version("m")
     for junk in JUNK:
         for field in FIELDS:
-            body = {"name": "m", "version": "1", "source": "s3://a", "key": "k", "alias": "a",
+            body = {"name": "m", "version": "1", "source": "s3://a/m", "key": "k", "alias": "a",
                     "stage": "Staging", field: junk}
             response = getattr(api, method)(path, json=body)
             assert response.status_code < 500, (field, junk, response.json)
             assert response.is_json
+
+
+def test_latest_versions_come_in_mlflow_s_order(api):
+    # MLflow 3.17.2 on SQLite, v1 Staging, v2 None, v3 Production: get and get-latest-versions
+    # list the stages in the order of their first version (1, 2, 3); search lists them by
+    # stage name (None, Production, Staging: 2, 3, 1).
+    api.model("m")
+    for number in range(1, 5):
+        api.version("m", f"s3://bucket/v{number}")
+    for number, stage in (("1", "Staging"), ("3", "Production"), ("4", "Staging")):
+        assert api.post("model-versions/transition-stage", json={
+            "name": "m", "version": number, "stage": stage,
+            "archive_existing_versions": False}).status_code == 200
+    # v1 Staging, v2 None, v3 Production, v4 Staging: Staging is first seen at v1, holds v4.
+    got = api.get("registered-models/get", query_string={"name": "m"}).json["registered_model"]
+    assert [v["version"] for v in got["latest_versions"]] == ["4", "2", "3"]
+    latest = api.post("registered-models/get-latest-versions", json={"name": "m"}).json
+    assert [v["version"] for v in latest["model_versions"]] == ["4", "2", "3"]
+    asked = api.post("registered-models/get-latest-versions",
+                     json={"name": "m", "stages": ["Production", "Staging"]}).json
+    assert [v["version"] for v in asked["model_versions"]] == ["4", "3"]
+    found = api.get("registered-models/search").json["registered_models"][0]
+    assert [v["version"] for v in found["latest_versions"]] == ["2", "3", "4"]

@@ -68,24 +68,24 @@ def test_versions_numbering_status_and_fields(mlflow_client, unique):
     updated = client.update_model_version(unique, "1", description="better")
     assert updated.description == "better"
     assert client.get_model_version_download_uri(unique, "1") == "s3://bucket/1"
-    assert error_code(lambda: client.create_model_version(f"{unique}-x", "s3://a")) == (
+    assert error_code(lambda: client.create_model_version(f"{unique}-x", "s3://a/m")) == (
         "RESOURCE_DOES_NOT_EXIST")
 
 
 def test_rename_carries_versions(mlflow_client, unique):
     client = mlflow_client
     client.create_registered_model(unique)
-    client.create_model_version(unique, "s3://a")
+    client.create_model_version(unique, "s3://a/m")
     client.rename_registered_model(unique, f"{unique}-new")
     moved = client.get_model_version(f"{unique}-new", "1")
-    assert (moved.name, moved.source) == (f"{unique}-new", "s3://a")
+    assert (moved.name, moved.source) == (f"{unique}-new", "s3://a/m")
     assert error_code(lambda: client.get_registered_model(unique)) == "RESOURCE_DOES_NOT_EXIST"
 
 
 def test_tags(mlflow_client, unique):
     client = mlflow_client
     client.create_registered_model(unique)
-    client.create_model_version(unique, "s3://a")
+    client.create_model_version(unique, "s3://a/m")
     client.set_registered_model_tag(unique, "k", "v")
     client.set_model_version_tag(unique, "1", "vk", "vv")
     assert client.get_registered_model(unique).tags == {"k": "v"}
@@ -101,8 +101,8 @@ def test_tags(mlflow_client, unique):
 def test_aliases(mlflow_client, unique):
     client = mlflow_client
     client.create_registered_model(unique)
-    client.create_model_version(unique, "s3://a")
-    client.create_model_version(unique, "s3://b")
+    client.create_model_version(unique, "s3://a/m")
+    client.create_model_version(unique, "s3://b/m")
     client.set_registered_model_alias(unique, "champion", "1")
     client.set_registered_model_alias(unique, "challenger", "2")
     assert client.get_model_version_by_alias(unique, "champion").version == "1"
@@ -119,7 +119,7 @@ def test_stages_and_latest_versions(mlflow_client, unique):
     client = mlflow_client
     client.create_registered_model(unique)
     for _ in range(3):
-        client.create_model_version(unique, "s3://a")
+        client.create_model_version(unique, "s3://a/m")
     client.transition_model_version_stage(unique, "1", "Production")
     moved = client.transition_model_version_stage(unique, "2", "production",
                                                   archive_existing_versions=True)
@@ -206,19 +206,36 @@ def test_register_model(mlflow_client, unique):
     assert second.status == "READY"
 
 
-def test_models_uris_download_artifacts(mlflow_client, unique, tmp_path):
+def test_models_uris_download_artifacts(mlflow_client, server, unique, tmp_path):
     artifacts = tmp_path / "model"
     artifacts.mkdir()
     (artifacts / "MLmodel").write_text("flavors: {}\n")
     client = mlflow_client
     client.create_registered_model(unique)
-    client.create_model_version(unique, artifacts.as_uri())
+    # Local sources are refused now, as MLflow 3.17.2 refuses them without a run; a version
+    # stored before that (an older database) still resolves and downloads.
+    with pytest.raises(RestException, match="To use a local path as a model version source"):
+        client.create_model_version(unique, artifacts.as_uri())
+    client.create_model_version(unique, "s3://placeholder/model")
+    _set_source(server, unique, artifacts.as_uri())
     client.set_registered_model_alias(unique, "champ", "1")
     client.transition_model_version_stage(unique, "1", "Staging")
     for uri in (f"models:/{unique}/1", f"models:/{unique}@champ", f"models:/{unique}/Staging",
                 f"models:/{unique}/latest"):
         local = mlflow.artifacts.download_artifacts(uri, dst_path=str(tmp_path / uri[-5:]))
         assert open(os.path.join(local, "MLmodel")).read() == "flavors: {}\n"
+
+
+def _set_source(server, name, source):
+    from gateway.db import database, open_database
+    from gateway.models import ModelVersion, RegisteredModel
+    database.initialize(open_database(server.env["GATEWAY_DATABASE_URL"]))
+    try:
+        model = RegisteredModel.get(RegisteredModel.name == name)
+        ModelVersion.update(source=source).where(ModelVersion.registered_model == model.id
+                                                 ).execute()
+    finally:
+        database.close()
 
 
 def test_workspaces_isolate_models(mlflow_client, unique):
@@ -235,7 +252,7 @@ def test_workspaces_isolate_models(mlflow_client, unique):
         assert error_code(lambda: workspace_client.get_registered_model(unique)) == (
             "RESOURCE_DOES_NOT_EXIST")
         workspace_client.create_registered_model(unique, description="tenant ws")
-        workspace_client.create_model_version(unique, "s3://tenant")
+        workspace_client.create_model_version(unique, "s3://tenant/m")
         assert workspace_client.get_registered_model(unique).description == "tenant ws"
     finally:
         mlflow.set_workspace(None)

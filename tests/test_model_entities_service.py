@@ -23,7 +23,7 @@ def test_create_stores_details_and_defaults(db):
 
 def test_an_entity_is_a_registered_model(db):
     model_entities.create(WS, "m", description="entity")
-    version = model_versions.create(WS, "m", "s3://a")
+    version = model_versions.create(WS, "m", "s3://a/m")
     assert version.version == 1
     assert registered_models.get(WS, "m").description == "entity"
     registered_models.create(WS, "plain")

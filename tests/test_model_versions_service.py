@@ -16,26 +16,26 @@ def model(db):
 
 
 def test_create_numbers_versions_and_never_reuses_deleted_numbers(model):
-    assert [model_versions.create(WS, "m", f"s3://{i}").version for i in range(3)] == [1, 2, 3]
+    assert [model_versions.create(WS, "m", f"s3://{i}/m").version for i in range(3)] == [1, 2, 3]
     model_versions.delete(WS, "m", "3")
-    assert model_versions.create(WS, "m", "s3://again").version == 4
+    assert model_versions.create(WS, "m", "s3://again/m").version == 4
 
 
 def test_create_defaults_match_mlflow(model):
-    version = model_versions.create(WS, "m", "s3://a", tags=[{"key": "k", "value": "v"}])
+    version = model_versions.create(WS, "m", "s3://a/m", tags=[{"key": "k", "value": "v"}])
     assert (version.status, version.current_stage) == ("READY", "None")
     assert (version.description, version.run_id, version.run_link) == ("", "", "")
     assert version.tags == [{"key": "k", "value": "v"}] and version.aliases == []
 
 
 def test_create_bumps_model_last_updated(model):
-    version = model_versions.create(WS, "m", "s3://a")
+    version = model_versions.create(WS, "m", "s3://a/m")
     assert registered_models.get(WS, "m").last_updated_timestamp == version.creation_timestamp
 
 
 def test_create_for_missing_model_is_not_found_and_writes_nothing(db):
     with pytest.raises(NotFound, match="Registered Model with name=nope not found"):
-        model_versions.create(WS, "nope", "s3://a")
+        model_versions.create(WS, "nope", "s3://a/m")
     assert ModelVersion.select().count() == 0
 
 
@@ -48,7 +48,7 @@ def test_create_for_missing_model_is_not_found_and_writes_nothing(db):
 ])
 def test_create_rejects_bad_input_and_writes_nothing(model, fields, message):
     with pytest.raises(InvalidParameter, match=message):
-        model_versions.create(WS, "m", **{"source": "s3://ok", **fields})
+        model_versions.create(WS, "m", **{"source": "s3://ok/m", **fields})
     assert ModelVersion.select().count() == 0
     assert registered_models.get(WS, "m").last_updated_timestamp == model.last_updated_timestamp
 
@@ -64,7 +64,7 @@ def test_get_rejects_non_integer_versions(model, version, error):
 
 
 def test_deleted_version_is_invisible(model):
-    model_versions.create(WS, "m", "s3://a")
+    model_versions.create(WS, "m", "s3://a/m")
     registered_models.set_alias(WS, "m", "champ", "1")
     model_versions.delete(WS, "m", "1")
     with pytest.raises(NotFound, match=r"Model Version \(name=m, version=1\) not found"):
@@ -75,13 +75,13 @@ def test_deleted_version_is_invisible(model):
 
 
 def test_update_description(model):
-    model_versions.create(WS, "m", "s3://a")
+    model_versions.create(WS, "m", "s3://a/m")
     assert model_versions.update(WS, "m", "1", "better").description == "better"
 
 
 def test_transition_is_case_insensitive_and_archives_others(model):
     for _ in range(3):
-        model_versions.create(WS, "m", "s3://a")
+        model_versions.create(WS, "m", "s3://a/m")
     model_versions.transition_stage(WS, "m", "1", "production")
     model_versions.transition_stage(WS, "m", "2", "Production")
     moved = model_versions.transition_stage(WS, "m", "3", "PRODUCTION", True)
@@ -97,28 +97,29 @@ def test_transition_is_case_insensitive_and_archives_others(model):
     ("None", True, "'None' is not an Active stage"),
 ])
 def test_transition_rejects(model, stage, archive, message):
-    model_versions.create(WS, "m", "s3://a")
+    model_versions.create(WS, "m", "s3://a/m")
     with pytest.raises(InvalidParameter, match=message):
         model_versions.transition_stage(WS, "m", "1", stage, archive)
     assert model_versions.get(WS, "m", "1").current_stage == "None"
 
 
-def test_latest_is_highest_version_per_stage_in_stage_order(model):
+def test_latest_is_highest_version_per_stage_in_first_seen_order(model):
     for _ in range(4):
-        model_versions.create(WS, "m", "s3://a")
+        model_versions.create(WS, "m", "s3://a/m")
     model_versions.transition_stage(WS, "m", "1", "Staging")
     model_versions.transition_stage(WS, "m", "2", "Production")
+    # As MLflow 3.17.2: each stage where its first version is, holding its highest version.
     latest = model_versions.latest(WS, "m")
     assert [(v.current_stage, v.version) for v in latest] == [
-        ("None", 4), ("Staging", 1), ("Production", 2)]
-    assert [v.version for v in model_versions.latest(WS, "m", ["production", "STAGING"])] == [2, 1]
+        ("Staging", 1), ("Production", 2), ("None", 4)]
+    assert [v.version for v in model_versions.latest(WS, "m", ["production", "STAGING"])] == [1, 2]
     with pytest.raises(InvalidParameter, match="Invalid Model Version stage"):
         model_versions.latest(WS, "m", ["bogus"])
 
 
 def test_by_alias_and_latest_alias(model):
-    model_versions.create(WS, "m", "s3://a")
-    model_versions.create(WS, "m", "s3://b")
+    model_versions.create(WS, "m", "s3://a/m")
+    model_versions.create(WS, "m", "s3://b/m")
     registered_models.set_alias(WS, "m", "champ", "1")
     found = model_versions.by_alias(WS, "m", "champ")
     assert (found.version, found.aliases) == (1, ["champ"])
@@ -136,14 +137,17 @@ def test_download_uri_and_models_uri_sources(model):
     assert (copy.source, copy.run_id) == ("models:/m/1", "r1")
     assert model_versions.download_uri(WS, "m", "2") == "s3://bucket/one"
     assert model_versions.create(WS, "m", "models:/m/latest").source == "models:/m/2"
-    logged = model_versions.create(WS, "m", "models:/m-0123abc")
+    # A logged model's URI needs its model_id (MLflow 3.17.2).
+    with pytest.raises(InvalidParameter, match="model_id request parameter must identify"):
+        model_versions.create(WS, "m", "models:/m-0123abc")
+    logged = model_versions.create(WS, "m", "models:/m-0123abc", model_id="m-0123abc")
     assert model_versions.download_uri(WS, "m", str(logged.version)) == "models:/m-0123abc"
-    with pytest.raises(InvalidParameter, match="does not match the run_id"):
+    with pytest.raises(InvalidParameter, match="parameters must match the referenced model"):
         model_versions.create(WS, "m", "models:/m/1", run_id="other")
 
 
 def test_tags_upsert_and_delete(model):
-    model_versions.create(WS, "m", "s3://a")
+    model_versions.create(WS, "m", "s3://a/m")
     model_versions.set_tag(WS, "m", "1", "k", "1")
     model_versions.set_tag(WS, "m", "1", "k", "2")
     assert model_versions.get(WS, "m", "1").tags == [{"key": "k", "value": "2"}]
@@ -171,7 +175,7 @@ def test_search_filters(model):
 
 def test_search_default_order_and_paging(model):
     for _ in range(5):
-        model_versions.create(WS, "m", "s3://a")
+        model_versions.create(WS, "m", "s3://a/m")
     time.sleep(0.005)  # a later millisecond than every create
     model_versions.update(WS, "m", "2", "touched last")
     rows, token = model_versions.search(WS, max_results=2)

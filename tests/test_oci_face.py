@@ -7,8 +7,8 @@ from tests.conftest import PLATFORM, Api, oci_root
 
 def test_platform_model_gets_versions_through_two_workspace_paths(client, oci):
     oci.model("m")
-    first = Api(client, oci_root(workspace="ws-a")).version("m", "s3://a")
-    second = Api(client, oci_root(workspace="ws-b")).version("m", "s3://b")
+    first = Api(client, oci_root(workspace="ws-a")).version("m", "s3://a/m")
+    second = Api(client, oci_root(workspace="ws-b")).version("m", "s3://b/m")
     assert (first["version"], first["workspace_key"]) == ("1", "ws-a")
     assert (second["version"], second["workspace_key"]) == ("2", "ws-b")
     got = oci.get("model-versions/get", query_string={"name": "m", "version": "1"}).json
@@ -48,14 +48,14 @@ def test_reads_of_an_unknown_platform_create_nothing(client, api):
     ("post", "registered-models/create", {}, 400, "MissingParameter"),
     ("post", "registered-models/create", {"name": 5}, 400, "InvalidParameter"),
     ("get", "registered-models/get?name=nope", None, 404, "NotAuthorizedOrNotFound"),
-    ("post", "model-versions/create", {"name": "nope", "source": "s3://a"}, 404,
+    ("post", "model-versions/create", {"name": "nope", "source": "s3://a/m"}, 404,
      "NotAuthorizedOrNotFound"),
-    ("post", "model-versions/create", {"name": "m", "source": "s3://a", "model_id": "x" * 37},
+    ("post", "model-versions/create", {"name": "m", "source": "s3://a/m", "model_id": "x" * 37},
      400, "InvalidParameter"),
-    ("post", "model-versions/create", {"name": "m", "source": "s3://a",
+    ("post", "model-versions/create", {"name": "m", "source": "s3://a/m",
                                        "tags": [{"key": f"k{i}", "value": "v"} for i in range(21)]},
      400, "InvalidParameter"),
-    ("post", "model-versions/create", {"name": "m" * 256, "source": "s3://a"}, 400,
+    ("post", "model-versions/create", {"name": "m" * 256, "source": "s3://a/m"}, 400,
      "InvalidParameter"),
     ("get", "nope", None, 404, "NotFound"),
     ("get", "registered-models/create", None, 405, "MethodNotAllowed"),
@@ -102,7 +102,7 @@ def test_oci_post_verbs(oci):
 def test_dh_user_principal_is_recorded(oci):
     headers = {"dh-user-principal": "alice@example.com"}
     model = oci.post("registered-models/create", json={"name": "m"}, headers=headers).json
-    version = oci.post("model-versions/create", json={"name": "m", "source": "s3://a"},
+    version = oci.post("model-versions/create", json={"name": "m", "source": "s3://a/m"},
                        headers=headers).json
     assert model["registered_model"]["user_id"] == "alice@example.com"
     assert version["model_version"]["user_id"] == "alice@example.com"

@@ -106,7 +106,7 @@ def test_platform_model_gets_versions_through_two_workspaces(oci_server, unique)
     at_platform.create_registered_model(unique)
     for key in ("ws-a", "ws-b"):
         MlflowClient(registry_uri=mlops_uri(oci_server, platform, key)
-                     ).create_model_version(unique, f"s3://{key}")
+                     ).create_model_version(unique, f"s3://{key}/m")
     answer = requests.get(f"{oci_server.url}{oci_root(platform)}/model-versions/search",
                           params={"filter": f"name = '{unique}'"}).json()
     assert sorted((v["version"], v["workspace_key"]) for v in answer["model_versions"]) == [
@@ -117,7 +117,7 @@ def test_two_platforms_are_isolated(oci_server, unique):
     first = MlflowClient(registry_uri=mlops_uri(oci_server, f"ocid1.p1..{unique}", "ws"))
     second = MlflowClient(registry_uri=mlops_uri(oci_server, f"ocid1.p2..{unique}", "ws"))
     first.create_registered_model(unique, description="one")
-    first.create_model_version(unique, "s3://one")
+    first.create_model_version(unique, "s3://one/m")
     second.create_registered_model(unique, description="two")
     assert second.get_registered_model(unique).description == "two"
     assert second.search_model_versions(f"name = '{unique}'") == []
@@ -173,7 +173,7 @@ def test_oci_sdk_sees_conflicts_and_bad_input(oci_server, sdk, unique):
     assert (error.value.status, error.value.code) == (409, "Conflict")
     with pytest.raises(oci.exceptions.ServiceError) as error:
         sdk.create_workspace_model_version(platform, "ws", aidp.CreateModelVersionDetails(
-            name=unique, source="s3://a", tags=[aidp.ModelVersionTag(key=f"k{i}", value="v")
+            name=unique, source="s3://a/m", tags=[aidp.ModelVersionTag(key=f"k{i}", value="v")
                                                 for i in range(21)]))
     assert (error.value.status, error.value.code) == (400, "InvalidParameter")
 
@@ -183,7 +183,7 @@ def test_oci_sdk_retries_are_idempotent(oci_server, unique):
     client = MLOpsClient(signing_config(), service_endpoint=oci_server.url)
     platform = f"ocid1.aidataplatform.oc1..{unique}"
     client.create_registered_model(platform, aidp.CreateRegisteredModelDetails(name=unique))
-    details = aidp.CreateModelVersionDetails(name=unique, source="s3://a")
+    details = aidp.CreateModelVersionDetails(name=unique, source="s3://a/m")
     first = client.create_workspace_model_version(platform, "ws", details, opc_retry_token="r1")
     again = client.create_workspace_model_version(platform, "ws", details, opc_retry_token="r1")
     assert first.data.model_version.version == again.data.model_version.version == "1"
@@ -195,7 +195,7 @@ def test_fifty_concurrent_requests_with_one_token_create_one_version(oci_server,
 
     def create(_):
         return requests.post(f"{base}/model-versions/create",
-                             json={"name": unique, "source": "s3://a"},
+                             json={"name": unique, "source": "s3://a/m"},
                              headers={"opc-retry-token": f"tok-{unique}"}, timeout=60)
 
     with ThreadPoolExecutor(50) as pool:

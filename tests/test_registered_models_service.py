@@ -64,7 +64,7 @@ def test_update_sets_and_clears_description(db):
 
 def test_rename_carries_versions_and_frees_old_name(db):
     registered_models.create(WS, "old")
-    model_versions.create(WS, "old", "s3://a")
+    model_versions.create(WS, "old", "s3://a/m")
     registered_models.set_alias(WS, "old", "champ", "1")
     renamed = registered_models.rename(WS, "old", "new")
     assert renamed.name == "new"
@@ -85,13 +85,13 @@ def test_rename_onto_existing_name_fails_and_changes_nothing(db):
 
 def test_delete_cascades_and_restarts_numbering(db):
     registered_models.create(WS, "m", tags=[{"key": "k", "value": "v"}])
-    model_versions.create(WS, "m", "s3://a")
-    model_versions.create(WS, "m", "s3://b")
+    model_versions.create(WS, "m", "s3://a/m")
+    model_versions.create(WS, "m", "s3://b/m")
     registered_models.delete(WS, "m")
     with pytest.raises(NotFound):
         registered_models.get(WS, "m")
     registered_models.create(WS, "m")
-    assert model_versions.create(WS, "m", "s3://c").version == 1
+    assert model_versions.create(WS, "m", "s3://c/m").version == 1
     assert RegisteredModelTag.select().count() == 0
 
 
@@ -109,7 +109,7 @@ def test_tags_upsert_and_delete(db):
 
 def test_tag_and_alias_changes_do_not_bump_last_updated(db):
     created = registered_models.create(WS, "m")
-    model_versions.create(WS, "m", "s3://a")
+    model_versions.create(WS, "m", "s3://a/m")
     before = registered_models.get(WS, "m").last_updated_timestamp
     registered_models.set_tag(WS, "m", "k", "v")
     registered_models.set_alias(WS, "m", "a", "1")
@@ -119,8 +119,8 @@ def test_tag_and_alias_changes_do_not_bump_last_updated(db):
 
 def test_alias_set_moves_and_rejects_reserved_names(db):
     registered_models.create(WS, "m")
-    model_versions.create(WS, "m", "s3://a")
-    model_versions.create(WS, "m", "s3://b")
+    model_versions.create(WS, "m", "s3://a/m")
+    model_versions.create(WS, "m", "s3://b/m")
     registered_models.set_alias(WS, "m", "champ", "1")
     registered_models.set_alias(WS, "m", "champ", "2")
     assert registered_models.get(WS, "m").aliases == [{"alias": "champ", "version": "2"}]
@@ -182,7 +182,7 @@ def test_same_name_in_two_workspaces_is_two_models(db):
     workspaces.create("team-a")
     registered_models.create(WS, "m", "default one")
     registered_models.create("team-a", "m", "team one")
-    model_versions.create("team-a", "m", "s3://a")
+    model_versions.create("team-a", "m", "s3://a/m")
     assert registered_models.get(WS, "m").latest_versions == []
     assert registered_models.get("team-a", "m").description == "team one"
     assert [r.name for r in registered_models.search("team-a")[0]] == ["m"]

@@ -10,7 +10,7 @@ from gateway.retry_tokens import fingerprint, purge_expired
 from tests.conftest import POSTGRES_URL
 
 
-def create_version(oci, token, source="s3://a", **headers):
+def create_version(oci, token, source="s3://a/m", **headers):
     return oci.post("model-versions/create", json={"name": "m", "source": source},
                     headers={"opc-retry-token": token, **headers})
 
@@ -44,8 +44,8 @@ def test_replay_of_an_error_returns_the_same_error(oci):
 
 
 def test_same_token_different_request_is_409(oci, model):
-    create_version(oci, "tok-2", "s3://a")
-    other = create_version(oci, "tok-2", "s3://b")
+    create_version(oci, "tok-2", "s3://a/m")
+    other = create_version(oci, "tok-2", "s3://b/m")
     assert (other.status_code, other.json["code"]) == (409, "Conflict")
     assert versions(oci) == ["1"]
 
@@ -119,7 +119,7 @@ def test_token_length_is_checked(oci, model):
 def test_tokens_work_on_the_mlflow_face_too(api, client):
     api.model("m")
     client.post("/api/3.0/mlflow/workspaces", json={"name": "team-b"})
-    body = {"name": "m", "source": "s3://a"}
+    body = {"name": "m", "source": "s3://a/m"}
     first = api.post("model-versions/create", json=body, headers={"opc-retry-token": "t"})
     again = api.post("model-versions/create", json=body, headers={"opc-retry-token": "t"})
     assert first.json == again.json
@@ -138,7 +138,7 @@ def test_fingerprints_stay_the_same_across_releases(app):
     # Stored tokens are compared with new requests' fingerprints, so the formula must not
     # drift: sha256 of method, path, query and workspace (each + newline), then the body.
     import hashlib
-    body = b'{"name": "m", "source": "s3://a"}'
+    body = b'{"name": "m", "source": "s3://a/m"}'
     with app.test_request_context("/api/2.0/mlflow/model-versions/create?x=1", method="POST",
                                   data=body, headers={"X-MLFLOW-WORKSPACE": "team-a"}):
         expected = hashlib.sha256(b"POST\n/api/2.0/mlflow/model-versions/create\nx=1\nteam-a\n"

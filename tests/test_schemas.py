@@ -17,9 +17,9 @@ def _registry_rows():
     registered_models.create(WS, "plain")
     registered_models.create(WS, "full", "about it", tags=[{"key": "k", "value": "v"}],
                              user_id="ann")
-    model_versions.create(WS, "full", "s3://a", run_id="r1", description="first",
+    model_versions.create(WS, "full", "s3://a/m", run_id="r1", description="first",
                           tags=[{"key": "t", "value": ""}], user_id="ann", workspace_key="wk")
-    model_versions.create(WS, "full", "s3://b")
+    model_versions.create(WS, "full", "s3://b/m")
     model_versions.transition_stage(WS, "full", "2", "Staging")
     registered_models.set_alias(WS, "full", "champion", "1")
     versions = [model_versions.get(WS, "full", "1"), model_versions.get(WS, "full", "2")]

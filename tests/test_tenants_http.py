@@ -66,7 +66,7 @@ def test_two_tenants_side_by_side_each_see_only_their_models(secure_server, tena
     ann = client_for(secure_server, monkeypatch, MLFLOW_TRACKING_TOKEN=tenants["ann"],
                      MLFLOW_WORKSPACE="tenant-a")
     ann.create_registered_model("shared-name", description="ann's")
-    ann.create_model_version("shared-name", "s3://a")
+    ann.create_model_version("shared-name", "s3://a/m")
     ben = client_for(secure_server, monkeypatch, MLFLOW_TRACKING_TOKEN=tenants["ben"],
                      MLFLOW_WORKSPACE="tenant-b")
     ben.create_registered_model("shared-name", description="ben's")
@@ -126,7 +126,7 @@ def test_oci_sdk_authenticates_with_a_registered_key(secure_server, oci_identity
                       retry_strategy=oci.retry.NoneRetryStrategy())
     sdk.create_registered_model("ocid1.p..signed", aidp.CreateRegisteredModelDetails(name="m"))
     version = sdk.create_workspace_model_version(
-        "ocid1.p..signed", "ws", aidp.CreateModelVersionDetails(name="m", source="s3://a"))
+        "ocid1.p..signed", "ws", aidp.CreateModelVersionDetails(name="m", source="s3://a/m"))
     assert version.data.model_version.user_id == "oci-ann"
     with pytest.raises(oci.exceptions.ServiceError) as error:
         sdk.get_registered_model("ocid1.p..other", "m")
@@ -203,7 +203,7 @@ def test_mlflow_client_finishes_a_burst_over_the_limit(tmp_path, redis_url, monk
         monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
         client = MlflowClient(tracking_uri=server.url, registry_uri=server.url)
         client.create_registered_model(unique)
-        numbers = [client.create_model_version(unique, f"s3://{i}").version for i in range(12)]
+        numbers = [client.create_model_version(unique, f"s3://{i}/m").version for i in range(12)]
         assert numbers == [str(i) for i in range(1, 13)]
         assert len(client.search_model_versions(f"name = '{unique}'")) == 12
     finally:

@@ -49,8 +49,12 @@ def versions(rows, aliases=True):
     return rows
 
 
-def registered_models(rows):
-    """Give each registered model its `tags`, `aliases` and `latest_versions`."""
+def registered_models(rows, latest_by_stage_name=False):
+    """Give each registered model its `tags`, `aliases` and `latest_versions`.
+
+    Latest versions come in the order of their stage's first version (MLflow's get); searches
+    list them by stage name instead, as MLflow's window-function query returns them.
+    """
     ids = [row.id for row in rows]
     tags = _tags_by_owner(_model_tags, ids)
     aliases = {model_id: [] for model_id in ids}
@@ -59,7 +63,10 @@ def registered_models(rows):
         for model_id, alias, number in _model_aliases(ids):
             aliases[model_id].append({"alias": alias, "version": str(number)})
         # MLflow embeds latest versions with their tags but without their aliases.
-        for version in versions(latest_versions(ids), aliases=False):
+        found = versions(latest_versions(ids), aliases=False)
+        if latest_by_stage_name:
+            found = sorted(found, key=lambda version: version.current_stage)
+        for version in found:
             latest[version.registered_model_id].append(version)
     for row in rows:
         row.tags, row.aliases, row.latest_versions = tags[row.id], aliases[row.id], latest[row.id]
@@ -67,8 +74,11 @@ def registered_models(rows):
 
 
 def _latest_query(model_ids, stages=None):
+    # MLflow 3.17.2 (SQLite) lists a model's latest versions stage by stage in the order each
+    # stage first appears among its versions, i.e. by the stage's lowest version number.
     newest = (ModelVersion.select(ModelVersion.registered_model,
-                                  fn.MAX(ModelVersion.version).alias("top"))
+                                  fn.MAX(ModelVersion.version).alias("top"),
+                                  fn.MIN(ModelVersion.version).alias("first"))
               .where(ModelVersion.registered_model.in_(model_ids),
                      ModelVersion.current_stage != DELETED_STAGE)
               .group_by(ModelVersion.registered_model, ModelVersion.current_stage))
@@ -77,7 +87,7 @@ def _latest_query(model_ids, stages=None):
     return (version_select()
             .join(newest, on=((ModelVersion.registered_model == newest.c.registered_model_id)
                               & (ModelVersion.version == newest.c.top)))
-            .order_by(ModelVersion.version))
+            .order_by(ModelVersion.registered_model, newest.c.first))
 
 
 _latest_of_models = prepared_many(_latest_query, rows="dicts")

@@ -8,12 +8,9 @@ from gateway.db import database, dict_rows, is_sqlite, prepared
 from gateway.exceptions import InvalidParameter, MissingParameter, NotFound
 from gateway.models import (DELETED_STAGE, ModelAlias, ModelVersion, ModelVersionTag,
                             RegisteredModel, now_ms)
-from gateway.services import etags, filters, loading, registered_models
+from gateway.services import etags, filters, loading, registered_models, sources
 
 MAX_RESULTS = 200000
-# models:/<name>/<version|stage|latest> or models:/<name>@<alias>: a registry reference.
-_REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<ref>[^/]+)|@(?P<alias>[^/]+))/?$")
-_TRAVERSAL = re.compile(r"(^|/)(\.\.|%2e%2e)(/|$)", re.IGNORECASE)
 
 
 def _query():
@@ -59,9 +56,6 @@ def _check_create(name, source, run_id, run_link, description, model_id):
     validation.model_name(name)
     if not source:
         raise MissingParameter(validation.missing_value("source"))
-    if "\x00" in source or _TRAVERSAL.search(source):
-        raise InvalidParameter(f"Invalid model version source: '{source}'. Sources must not "
-                               "contain '..' path segments or NUL characters.")
     for path, value, limit in (("source", source, validation.MAX_SOURCE_LENGTH),
                                ("run_id", run_id, validation.MAX_RUN_ID_LENGTH),
                                ("run_link", run_link, validation.MAX_SOURCE_LENGTH),
@@ -70,27 +64,33 @@ def _check_create(name, source, run_id, run_link, description, model_id):
         validation.check_length(path, value, limit)
 
 
-def _resolve_source(workspace, source, run_id):
-    """Canonicalise a models:/ registry source as MLflow does: (source, storage, run_id)."""
-    match = _REGISTRY_URI.match(source)
-    if not match:
-        return source, None, run_id
-    name, ref, alias = match["name"], match["ref"], match["alias"]
-    if alias:
+def _resolve_source(workspace, source, run_id, model_id):
+    """MLflow's `_resolve_registered_model_source_lineage`: a `models:/` reference to a
+    registered model becomes `models:/<name>/<version>` of the version it names, whose run_id
+    and model_id the request inherits unless it gives its own (which must then match).
+    Returns (source, storage location or None, run_id, model_id); None means "not given"."""
+    reference = sources.registry_reference(source)
+    if reference is None:
+        return source, None, run_id, model_id
+    name, number, stage, alias = reference
+    model = registered_models.find(workspace, name)
+    if registered_models.is_prompt(model):
+        raise sources.prompt_as_source(source)
+    if alias is not None:
         origin = by_alias(workspace, name, alias)
-    elif ref.isdigit():
-        origin = find(workspace, name, ref)
+    elif number is not None:
+        origin = find(workspace, name, number)
     else:
-        stage = None if ref.lower() == "latest" else [validation.stage(ref)]
-        found = latest(workspace, name, stage)
+        found = latest(workspace, name, None if stage is None else [validation.stage(stage)])
         if not found:
-            raise NotFound(f"No versions of model with name '{name}' and stage '{ref}' found")
+            raise NotFound(f"No versions of model with name '{name}' and stage '{stage}' found")
         origin = max(found, key=lambda row: row.version)
-    if run_id and origin.run_id and run_id != origin.run_id:
-        raise InvalidParameter(f"The run_id '{run_id}' does not match the run_id of the source "
-                               f"model version '{origin.run_id}'.")
+    if ((run_id is not None and run_id != (origin.run_id or ""))
+            or (model_id is not None and model_id != (origin.model_id or ""))):
+        raise sources.lineage_mismatch(source)
     return (f"models:/{name}/{origin.version}", origin.storage_location or origin.source,
-            run_id or origin.run_id)
+            origin.run_id if run_id is None else run_id,
+            origin.model_id if model_id is None else model_id)
 
 
 _bump_last_version = prepared(lambda workspace, name, now: (
@@ -108,14 +108,25 @@ _insert_version = prepared(lambda *values: ModelVersion.insert(
 ).returning(ModelVersion.id), rows="tuples")
 
 
-def create(workspace, name, source, run_id="", tags=(), run_link="", description="",
-           model_id=None, user_id=None, workspace_key=None):
-    """Create the next version of a model; numbers are never reused, even across workers."""
+def create(workspace, name, source, run_id=None, tags=(), run_link="", description="",
+           model_id=None, user_id=None, workspace_key=None, source_policy=sources.HostPolicy()):
+    """Create the next version of a model; numbers are never reused, even across workers.
+
+    run_id and model_id are None when the request did not give them (MLflow tells "absent"
+    from "empty" when it resolves a `models:/` source). The source is checked as MLflow 3.17.2
+    checks it (services/sources.py), under the deployment's host policy.
+    """
     _check_create(name, source, run_id, run_link, description, model_id)
     tags = registered_models.unique_tags(tags)
+    is_prompt = (tags.get(filters.PROMPT_TAG) or "false").lower() == "true"
     now = now_ms()
     with database.atomic():
-        source, storage, run_id = _resolve_source(workspace, source, run_id)
+        if not is_prompt:
+            source, storage, run_id, model_id = _resolve_source(workspace, source, run_id,
+                                                                model_id)
+        else:
+            storage = None
+        sources.validate(source, run_id, model_id, is_prompt, source_policy)
         # The UPDATE takes the model's row lock (PostgreSQL) or the write lock (SQLite), so
         # concurrent creates are serialised here and each gets its own number. The statements
         # are prepared, so the lock is held as briefly as possible.
@@ -192,12 +203,11 @@ def delete(workspace, name, version, if_match=None):
 
 
 def latest(workspace, name, stages=None):
-    """The newest version per stage (all four stages when none are named)."""
+    """The newest version per stage (all four stages when none are named), in the order of
+    each stage's first version, as MLflow lists them whatever order the stages are asked in."""
     canonical = [validation.stage(stage) for stage in stages or ()]
     model = registered_models.find(workspace, name)
-    rows = loading.versions(loading.latest_versions([model.id], canonical or None))
-    order = canonical or list(validation.STAGES)
-    return sorted(rows, key=lambda row: order.index(row.current_stage))
+    return loading.versions(loading.latest_versions([model.id], canonical or None))
 
 
 def download_uri(workspace, name, version):

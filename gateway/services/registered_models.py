@@ -48,6 +48,14 @@ def find_current(workspace, name, if_match):
     return model
 
 
+def is_prompt(model):
+    """Whether a registered model is a prompt (MLflow's `mlflow.prompt.is_prompt` tag)."""
+    value = (RegisteredModelTag.select(RegisteredModelTag.value)
+             .where(RegisteredModelTag.registered_model == model.id,
+                    RegisteredModelTag.key == filters.PROMPT_TAG).scalar())
+    return (value or "").lower() == "true"
+
+
 def unique_tags(tags):
     """Validate tags and keep the last value given for each key."""
     merged = {}
@@ -134,7 +142,7 @@ def search(workspace, filter_string="", max_results=100, order_by=(), page_token
     offset = parse_page_token(page_token)
     rows = _search(workspace, clauses, order, max_results + 1, offset)
     token = make_page_token(offset + max_results) if len(rows) > max_results else None
-    return loading.registered_models(rows[:max_results]), token
+    return loading.registered_models(rows[:max_results], latest_by_stage_name=True), token
 
 
 def set_tag(workspace, name, key, value="", if_match=None):

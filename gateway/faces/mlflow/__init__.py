@@ -5,6 +5,7 @@ from gateway import retry_tokens
 from gateway.errors import register_face
 from gateway.faces.mlflow import model_versions, registered_models, server, workspaces
 from gateway.faces.mlflow.errors import format_error
+from gateway.services.sources import HostPolicy
 
 REGISTRY_ROOTS = {"api": "/api/2.0/mlflow", "ajax": "/ajax-api/2.0/mlflow"}
 WORKSPACE_ROOTS = {"api": "/api/3.0/mlflow", "ajax": "/ajax-api/3.0/mlflow"}
@@ -22,6 +23,9 @@ def _scope_to_workspace():
 
 def init_app(app):
     """Mount the registry under both MLflow roots; MLflow's error body is the default."""
+    app.extensions["source_policy"] = HostPolicy(
+        tuple(app.config["ALLOWED_HOST_ADDRESSED_SCHEMES"]),
+        tuple(app.config["TRUSTED_ARTIFACT_ROOTS"]))
     for label, root in REGISTRY_ROOTS.items():
         app.register_blueprint(registry, name=f"mlflow_{label}", url_prefix=root)
     for label, root in WORKSPACE_ROOTS.items():

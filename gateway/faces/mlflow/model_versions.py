@@ -1,5 +1,5 @@
 """MLflow's model-version RPCs: /model-versions/*."""
-from flask import Blueprint, g
+from flask import Blueprint, current_app, g
 
 from gateway.faces.mlflow import schemas
 from gateway.faces.mlflow.parsing import if_match, parse
@@ -17,8 +17,9 @@ def _version(row):
 def create():
     """Create the next version of a registered model."""
     args = parse(schemas.create_model_version)
-    return _version(model_versions.create(g.workspace, user_id=g.user,
-                                          workspace_key=g.get("workspace_key"), **args))
+    return _version(model_versions.create(
+        g.workspace, user_id=g.user, workspace_key=g.get("workspace_key"),
+        source_policy=current_app.extensions["source_policy"], **args))
 
 
 @bp.get("/get")

@@ -86,7 +86,7 @@ class SetAlias(AliasRef):
 
 class CreateModelVersion(ModelName):
     source = required()
-    run_id = optional("")
+    run_id = optional()  # None = not given (MLflow tells it from "" when resolving models:/)
     tags = tag_list()
     run_link = optional("")
     description = optional("")
