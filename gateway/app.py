@@ -3,8 +3,8 @@ import orjson
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from gateway import (auth, db, errors, observability, openapi, request_ids, retry_tokens,
-                     traffic)
+from gateway import (auth, db, delivery, errors, observability, openapi, request_ids,
+                     retry_tokens, traffic)
 from gateway.config import Config
 from gateway.faces import mlflow, nemo, oci
 
@@ -18,8 +18,8 @@ def create_app(config=None):
     app.url_map.strict_slashes = False
     app.json = FastJSON(app)
     # Order matters: request hooks run in this order, teardowns in reverse.
-    for part in (request_ids, observability, db, errors, auth, retry_tokens, traffic, mlflow,
-                 oci, nemo, openapi):
+    for part in (request_ids, observability, db, errors, auth, retry_tokens, traffic, delivery,
+                 mlflow, oci, nemo, openapi):
         part.init_app(app)
     return app
 

@@ -17,11 +17,13 @@ from asgiref.sync import AsyncToSync, sync_to_async
 from asgiref.wsgi import WsgiToAsgiInstance
 
 from gateway.app import create_app
+from gateway.delivery import start
 
 
 def create_asgi_app(config=None):
     """The gateway as an ASGI app (for `gunicorn -k asgi 'gateway.asgi:create_asgi_app()'`)."""
     app = create_app(config)
+    start(app)  # this worker's webhook delivery thread
     return BufferedWsgi(app, int(app.config["MAX_CONTENT_LENGTH"]))
 
 

@@ -202,4 +202,7 @@ class GunicornServer(BaseApplication):
             from gateway.asgi import create_asgi_app
             return create_asgi_app()
         from gateway.app import create_app
-        return create_app()
+        from gateway.delivery import start
+        app = create_app()
+        start(app)  # this worker's webhook delivery thread
+        return app

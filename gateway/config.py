@@ -46,6 +46,21 @@ class Config:
     # the trusted artifact roots (as MLflow trusts its --default-artifact-root).
     ALLOWED_HOST_ADDRESSED_SCHEMES = []
     TRUSTED_ARTIFACT_ROOTS = []
+    # Registry webhooks (MLflow's MLFLOW_WEBHOOK_* settings). The secret encryption key is a
+    # Fernet key (`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key()
+    # .decode())"`); without it, webhooks with a secret cannot be created.
+    WEBHOOK_SECRET_ENCRYPTION_KEY = None
+    WEBHOOK_ALLOWED_SCHEMES = ["https"]
+    WEBHOOK_ALLOW_PRIVATE_IPS = False
+    WEBHOOK_REQUEST_TIMEOUT = 30
+    # Delivery from the outbox: a thread per worker, woken after each change that raised an
+    # event, and polling every WEBHOOK_POLL_SECONDS; failures back off (1 s, 2 s, 4 s ... at
+    # most WEBHOOK_MAX_BACKOFF_SECONDS) and are kept as failed after WEBHOOK_MAX_ATTEMPTS.
+    WEBHOOK_DELIVERY = True
+    WEBHOOK_POLL_SECONDS = 2
+    WEBHOOK_MAX_ATTEMPTS = 8
+    WEBHOOK_BACKOFF_SECONDS = 1
+    WEBHOOK_MAX_BACKOFF_SECONDS = 300
     RETRY_TOKEN_TTL_SECONDS = 24 * 3600
     RETRY_TOKEN_WAIT_MS = 10000
     RETRY_TOKEN_PURGE_CHANCE = 0.01

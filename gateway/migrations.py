@@ -3,7 +3,8 @@ from playhouse.migrate import SchemaMigrator, migrate
 
 from gateway.db import database, is_sqlite
 from gateway.models import (AUTH_MODELS, DEFAULT_WORKSPACE, ENTITY_MODELS, REGISTRY_MODELS,
-                            ModelVersion, RegisteredModel, RetryToken, SchemaVersion, Workspace)
+                            WEBHOOK_MODELS, ModelVersion, RegisteredModel, RetryToken,
+                            SchemaVersion, Workspace)
 
 
 def _initial_schema():
@@ -68,9 +69,13 @@ def rebuild_sqlite_table(model, change_sql):
     model._schema.create_indexes(safe=True)
 
 
+def _webhooks():
+    database.create_tables(WEBHOOK_MODELS)
+
+
 # Append only: each entry runs once, in order, inside the upgrade transaction.
 MIGRATIONS = [_initial_schema, _oci_columns_and_retry_tokens, _principals_and_grants,
-              _model_entities, _retry_token_workspace, _ids_never_reused]
+              _model_entities, _retry_token_workspace, _ids_never_reused, _webhooks]
 
 
 def current_version():

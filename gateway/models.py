@@ -213,5 +213,53 @@ class SeenSignature(BaseModel):
 
 AUTH_MODELS = [Principal, ApiToken, ApiKey, Grant, SeenSignature]
 
+class Webhook(BaseModel):
+    """A registry webhook (MLflow's), owned by a workspace; deleted ones are kept (soft)."""
+    webhook_id = CharField(primary_key=True, max_length=36)
+    workspace = ForeignKeyField(Workspace, field=Workspace.name, column_name="workspace",
+                                on_delete="CASCADE")
+    name = CharField(max_length=63)
+    description = TextField(null=True)
+    url = TextField()
+    # Fernet-encrypted with WEBHOOK_SECRET_ENCRYPTION_KEY; never returned by the API.
+    secret = TextField(null=True)
+    status = CharField(max_length=20, default="ACTIVE")
+    creation_timestamp = BigIntegerField(default=now_ms)
+    last_updated_timestamp = BigIntegerField(default=now_ms)
+    deleted_timestamp = BigIntegerField(null=True)
+
+
+class WebhookSubscription(BaseModel):
+    """One event (entity, action) a webhook is subscribed to."""
+    webhook = ForeignKeyField(Webhook, on_delete="CASCADE", backref="subscriptions")
+    entity = CharField(max_length=32)
+    action = CharField(max_length=16)
+
+    class Meta:
+        indexes = ((("entity", "action"), False),)
+
+
+class WebhookDelivery(BaseModel):
+    """The outbox: one delivery of one event to one webhook, written in the same transaction as
+    the change that raised it, and delivered at least once from here (gateway/delivery.py)."""
+    delivery_id = CharField(primary_key=True, max_length=36)
+    webhook = ForeignKeyField(Webhook, on_delete="CASCADE", backref="deliveries")
+    workspace = CharField(max_length=63)
+    event = CharField(max_length=64)  # "model_version.created"
+    body = TextField()  # the exact JSON that is sent (and signed)
+    status = CharField(max_length=16, default="pending")  # pending, delivered, failed
+    attempts = IntegerField(default=0)
+    next_attempt_at = BigIntegerField(default=now_ms)
+    created_at = BigIntegerField(default=now_ms)
+    delivered_at = BigIntegerField(null=True)
+    last_status = IntegerField(null=True)
+    last_error = TextField(null=True)
+
+    class Meta:
+        indexes = ((("status", "next_attempt_at"), False),)
+
+
+WEBHOOK_MODELS = [Webhook, WebhookSubscription, WebhookDelivery]
+
 REGISTRY_MODELS = [Workspace, RegisteredModel, ModelVersion, RegisteredModelTag,
                    ModelVersionTag, ModelAlias, RetryToken]

@@ -12,7 +12,7 @@ import redis
 from gateway import create_app, migrations
 from gateway.db import database, is_sqlite
 from gateway.models import (AUTH_MODELS, DEFAULT_WORKSPACE, ENTITY_MODELS, REGISTRY_MODELS,
-                            Workspace)
+                            WEBHOOK_MODELS, Workspace)
 from tests import processes
 from tests.processes import free_port
 
@@ -35,7 +35,8 @@ def app(database_url):
 
 
 def _empty_postgres():
-    tables = ", ".join(f'"{model._meta.table_name}"' for model in REGISTRY_MODELS + AUTH_MODELS + ENTITY_MODELS)
+    tables = ", ".join(f'"{model._meta.table_name}"'
+                       for model in REGISTRY_MODELS + AUTH_MODELS + ENTITY_MODELS + WEBHOOK_MODELS)
     database.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     Workspace.insert(name=DEFAULT_WORKSPACE, description="The default workspace").execute()
 
@@ -144,7 +145,8 @@ def oci(client):
 
 def make_app(database_url, **config):
     """An app on a migrated, empty database, with extra configuration."""
-    app = create_app({"TESTING": True, "DATABASE_URL": database_url, **config})
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "WEBHOOK_DELIVERY": False,
+                      **config})
     with database.connection_context():
         migrations.upgrade()
         if not is_sqlite():

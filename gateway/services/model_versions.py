@@ -1,5 +1,4 @@
 """Model versions: create, read, update, stage transitions, delete, search, tags, aliases."""
-import re
 
 from gateway import events, validation
 from gateway.search import (MODEL_VERSIONS, make_page_token, parse_filter, parse_order_by,
@@ -8,7 +7,8 @@ from gateway.db import database, dict_rows, is_sqlite, prepared
 from gateway.exceptions import InvalidParameter, MissingParameter, NotFound
 from gateway.models import (DELETED_STAGE, ModelAlias, ModelVersion, ModelVersionTag,
                             RegisteredModel, now_ms)
-from gateway.services import etags, filters, loading, registered_models, sources
+from gateway.services import (etags, filters, loading, registered_models, sources,
+                              webhooks)
 
 MAX_RESULTS = 200000
 
@@ -144,6 +144,7 @@ def create(workspace, name, source, run_id=None, tags=(), run_link="", descripti
         if tags:
             ModelVersionTag.insert_many([{"model_version": version_id, "key": k, "value": v}
                                          for k, v in tags.items()]).execute()
+        webhooks.version_created(workspace, name, number, source, run_id, tags, description)
     events.created.send("model_version", row_id=version_id)
     version = ModelVersion(id=version_id, **fields)
     version.registered_model = RegisteredModel(id=registered_model_id, name=name,
@@ -263,6 +264,8 @@ def set_tag(workspace, name, version, key, value="", if_match=None):
          .on_conflict(conflict_target=[ModelVersionTag.model_version, ModelVersionTag.key],
                       update={ModelVersionTag.value: value})
          .execute())
+        _version_tag_event(workspace, row, "set", {"name": name, "version": str(version),
+                                                   "key": key, "value": value})
 
 
 def delete_tag(workspace, name, version, key, if_match=None):
@@ -273,3 +276,11 @@ def delete_tag(workspace, name, version, key, if_match=None):
         row = find_current(workspace, name, version, if_match)
         ModelVersionTag.delete().where(ModelVersionTag.model_version == row.id,
                                        ModelVersionTag.key == key).execute()
+        _version_tag_event(workspace, row, "deleted", {"name": name, "version": str(version),
+                                                       "key": key})
+
+
+def _version_tag_event(workspace, row, action, data):
+    model = RegisteredModel(id=row.registered_model_id)
+    entity = "prompt_version_tag" if registered_models.is_prompt(model) else "model_version_tag"
+    webhooks.emit(workspace, entity, action, data)

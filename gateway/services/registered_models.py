@@ -8,7 +8,7 @@ from gateway.db import database, is_sqlite, prepared
 from gateway.exceptions import AlreadyExists, MissingParameter, NotFound
 from gateway.models import (DELETED_STAGE, ModelAlias, ModelVersion, RegisteredModel,
                             RegisteredModelTag, Workspace, now_ms)
-from gateway.services import etags, filters, loading
+from gateway.services import etags, filters, loading, webhooks
 
 MAX_RESULTS = 1000
 
@@ -84,6 +84,7 @@ def create(workspace, name, description="", tags=(), user_id=None):
             if tags:
                 RegisteredModelTag.insert_many([{"registered_model": model, "key": k, "value": v}
                                                 for k, v in tags.items()]).execute()
+            webhooks.model_created(workspace, name, tags, description or "")
     except IntegrityError:
         if not Workspace.get_or_none(Workspace.name == workspace):
             raise NotFound(f"Workspace '{workspace}' not found") from None
@@ -154,6 +155,9 @@ def set_tag(workspace, name, key, value="", if_match=None):
          .on_conflict(conflict_target=[RegisteredModelTag.registered_model, RegisteredModelTag.key],
                       update={RegisteredModelTag.value: value})
          .execute())
+        if is_prompt(model):
+            webhooks.emit(workspace, "prompt_tag", "set", {"name": name, "key": key,
+                                                           "value": value})
 
 
 def delete_tag(workspace, name, key, if_match=None):
@@ -164,6 +168,8 @@ def delete_tag(workspace, name, key, if_match=None):
         model = find_current(workspace, name, if_match)
         RegisteredModelTag.delete().where(RegisteredModelTag.registered_model == model.id,
                                           RegisteredModelTag.key == key).execute()
+        if is_prompt(model):
+            webhooks.emit(workspace, "prompt_tag", "deleted", {"name": name, "key": key})
 
 
 def set_alias(workspace, name, alias, version, if_match=None):
@@ -181,6 +187,9 @@ def set_alias(workspace, name, alias, version, if_match=None):
          .on_conflict(conflict_target=[ModelAlias.registered_model, ModelAlias.alias],
                       update={ModelAlias.model_version: target.id})
          .execute())
+        entity = "prompt_alias" if is_prompt(model) else "model_version_alias"
+        webhooks.emit(workspace, entity, "created", {"name": name, "alias": alias,
+                                                     "version": str(version)})
 
 
 def delete_alias(workspace, name, alias, if_match=None):
@@ -190,3 +199,5 @@ def delete_alias(workspace, name, alias, if_match=None):
         model = find_current(workspace, name, if_match)
         ModelAlias.delete().where(ModelAlias.registered_model == model.id,
                                   ModelAlias.alias == alias).execute()
+        entity = "prompt_alias" if is_prompt(model) else "model_version_alias"
+        webhooks.emit(workspace, entity, "deleted", {"name": name, "alias": alias})

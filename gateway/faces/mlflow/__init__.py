@@ -3,7 +3,8 @@ from flask import Blueprint, g
 
 from gateway import retry_tokens
 from gateway.errors import register_face
-from gateway.faces.mlflow import model_versions, registered_models, server, workspaces
+from gateway.faces.mlflow import (model_versions, registered_models, server, webhooks,
+                                  workspaces)
 from gateway.faces.mlflow.errors import format_error
 from gateway.services.sources import HostPolicy
 
@@ -13,6 +14,7 @@ WORKSPACE_ROOTS = {"api": "/api/3.0/mlflow", "ajax": "/ajax-api/3.0/mlflow"}
 registry = Blueprint("registry", __name__)
 registry.register_blueprint(registered_models.bp)
 registry.register_blueprint(model_versions.bp)
+registry.register_blueprint(webhooks.bp)
 
 
 @registry.before_request

@@ -1,5 +1,5 @@
 """Request and response schemas of the MLflow face, in MLflow's JSON shapes."""
-from marshmallow import EXCLUDE, Schema, fields, post_dump
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_dump
 from marshmallow.validate import Length
 
 from gateway.faces.dumping import compiled_dump
@@ -207,3 +207,82 @@ def page(key, rows, token, dump):
     """A search answer: the rows and the next page's token, each omitted when empty."""
     body = {key: [dump(row) for row in rows], "next_page_token": token}
     return {name: value for name, value in body.items() if value}
+
+
+class EnumName(fields.Field):
+    """A protobuf enum in MLflow's JSON: its name (or number), loaded as our lowercase word."""
+
+    def __init__(self, names, **kwargs):
+        super().__init__(**kwargs)
+        self.names = names  # proto number -> name, in order
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise ValidationError("not an enum value")
+        if isinstance(value, int) and 0 <= value < len(self.names):
+            value = self.names[value]
+        if not isinstance(value, str) or value not in self.names:
+            raise ValidationError("not an enum value")
+        return value
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value
+
+
+WEBHOOK_ENTITIES = ("ENTITY_UNSPECIFIED", "REGISTERED_MODEL", "MODEL_VERSION",
+                    "MODEL_VERSION_TAG", "MODEL_VERSION_ALIAS", "PROMPT", "PROMPT_VERSION",
+                    "PROMPT_TAG", "PROMPT_VERSION_TAG", "PROMPT_ALIAS", "BUDGET_POLICY")
+WEBHOOK_ACTIONS = ("ACTION_UNSPECIFIED", "CREATED", "UPDATED", "DELETED", "SET", "EXCEEDED")
+WEBHOOK_STATUSES = ("STATUS_UNSPECIFIED", "ACTIVE", "DISABLED")
+
+
+class WebhookEvent(Request):
+    entity = EnumName(WEBHOOK_ENTITIES, required=True)
+    action = EnumName(WEBHOOK_ACTIONS, required=True)
+
+
+def _events(**kwargs):
+    return fields.List(fields.Nested(WebhookEvent), **kwargs)
+
+
+class CreateWebhook(Request):
+    name = required()
+    description = optional()
+    url = required()
+    events = _events(required=True)
+    secret = optional()
+    status = EnumName(WEBHOOK_STATUSES, load_default=None, allow_none=True)
+
+
+class UpdateWebhook(Request):
+    name = optional()
+    description = optional()
+    url = optional()
+    events = _events(load_default=None, allow_none=True)
+    secret = optional()
+    status = EnumName(WEBHOOK_STATUSES, load_default=None, allow_none=True)
+
+
+class ListWebhooks(Request):
+    max_results = fields.Integer(load_default=None, allow_none=True)
+    page_token = optional()
+
+
+class TestWebhook(Request):
+    event = fields.Nested(WebhookEvent, load_default=None, allow_none=True)
+
+
+create_webhook, update_webhook = CreateWebhook(), UpdateWebhook()
+list_webhooks, test_webhook = ListWebhooks(), TestWebhook()
+
+
+def dump_webhook(row):
+    """MLflow's Webhook message: no secret, description only when set, enum names."""
+    shown = {"webhook_id": row.webhook_id, "name": row.name}
+    if row.description:
+        shown["description"] = row.description
+    shown.update(url=row.url, events=[{"entity": entity.upper(), "action": action.upper()}
+                                      for entity, action in row.events],
+                 status=row.status, creation_timestamp=row.creation_timestamp,
+                 last_updated_timestamp=row.last_updated_timestamp)
+    return shown
