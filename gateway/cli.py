@@ -125,6 +125,33 @@ def principal_revoke(name, workspace, platform):
     click.echo(f"{name} has no role in {workspace}")
 
 
+@main.group("webhooks")
+def webhooks_group():
+    """Webhook deliveries (the outbox)."""
+
+
+@webhooks_group.command("deliveries")
+@click.option("--status", type=click.Choice(["pending", "delivered", "failed"]))
+@click.option("--workspace")
+@click.option("--limit", default=100, show_default=True, type=int)
+def webhook_deliveries(status, workspace, limit):
+    """List deliveries, newest first: id, status, attempts, event, webhook, last answer."""
+    from gateway.services import webhooks
+    for row in _in_database(lambda: webhooks.deliveries(status, workspace, limit)):
+        last = row.last_status or (row.last_error or "")[:80]
+        click.echo(f"{row.delivery_id}  {row.status:9}  {row.attempts:2}  {row.event:28}  "
+                   f"{row.workspace}  {row.webhook_id}  {last}")
+
+
+@webhooks_group.command("retry")
+@click.argument("delivery_id")
+def webhook_retry(delivery_id):
+    """Queue a failed delivery again (same delivery id, attempts start over)."""
+    from gateway.services import webhooks
+    _in_database(lambda: webhooks.retry(delivery_id))
+    click.echo(f"delivery {delivery_id} queued")
+
+
 @main.command("platform-workspace")
 @click.argument("platform_id")
 def platform_workspace_command(platform_id):

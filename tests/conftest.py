@@ -19,6 +19,7 @@ from tests.processes import free_port
 # Set to a PostgreSQL URL to run every test on PostgreSQL instead of SQLite files.
 POSTGRES_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL") or None
 MLFLOW_ROOT = "/api/2.0/mlflow"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture
@@ -78,14 +79,16 @@ class Server:
     """A gunicorn process serving the gateway on a free port; stopped even if it fails to start."""
 
     def __init__(self, database_url, workers=2, env=None, command=None, wait_seconds=60):
+        """`command` replaces gunicorn's (its "{port}" is filled in); run from the project."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "GATEWAY_DATABASE_URL": database_url, **(env or {})}
         subprocess.run([sys.executable, "-m", "gateway", "db", "upgrade"], env=self.env,
                        check=True, capture_output=True, timeout=120)
+        command = [part.replace("{port}", str(self.port)) for part in command or ()]
         self.process = processes.start(command or [
             sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{self.port}",
-            "--graceful-timeout", "2", "gateway.app:create_app()"], env=self.env)
+            "--graceful-timeout", "2", "gateway.app:create_app()"], env=self.env, cwd=ROOT)
         try:
             processes.wait_for(processes.http_ok(f"{self.url}/health"), wait_seconds,
                                f"gateway on port {self.port}", self.process)
@@ -196,3 +199,12 @@ def pytest_configure(config):
 def pytest_sessionfinish(session, exitstatus):
     """Whatever a failed or interrupted test left running is stopped here."""
     processes.stop_all()
+
+
+@pytest.fixture
+def receiver():
+    """A webhook receiver on a free port (tests/webhook_receiver.py)."""
+    from tests.webhook_receiver import Receiver
+    receiver = Receiver()
+    yield receiver
+    receiver.close()

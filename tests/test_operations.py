@@ -19,7 +19,6 @@ from tests.conftest import (MLFLOW_ROOT, POSTGRES_URL, Server, free_port, oci_ro
 from tests.slow_clients import SlowClients
 
 pytestmark = pytest.mark.server
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _database(tmp_path, name="gateway.db"):
@@ -67,8 +66,8 @@ def test_gateway_serve_metrics_count_every_worker_and_leave_no_folder(tmp_path):
 
 def test_a_memory_limit_holds_for_the_whole_server_under_plain_gunicorn(tmp_path):
     command = [sys.executable, "-m", "gunicorn", "-w", "4", "-b", "127.0.0.1:{port}", "wsgi:app"]
-    server = _gunicorn(tmp_path, command, {"GATEWAY_RATE_LIMIT": "20/minute",
-                                            "GATEWAY_ACCESS_LOG": "false"})
+    server = Server(_database(tmp_path), command=command, env={
+        "GATEWAY_RATE_LIMIT": "20/minute", "GATEWAY_ACCESS_LOG": "false"})
     try:
         url = f"{server.url}{MLFLOW_ROOT}/registered-models/search"
         with ThreadPoolExecutor(16) as pool:
@@ -79,25 +78,6 @@ def test_a_memory_limit_holds_for_the_whole_server_under_plain_gunicorn(tmp_path
         assert 5 <= codes.count(200) <= 20
     finally:
         server.stop()
-
-
-def _gunicorn(tmp_path, command, env):
-    """A Server running `command` ({port} filled in) from the project's folder."""
-    port = free_port()
-    command = [part.replace("{port}", str(port)) for part in command]
-    server = Server.__new__(Server)
-    server.port, server.url = port, f"http://127.0.0.1:{port}"
-    server.env = {**os.environ, "GATEWAY_DATABASE_URL": _database(tmp_path), **env}
-    subprocess.run([sys.executable, "-m", "gateway", "db", "upgrade"], env=server.env,
-                   check=True, capture_output=True, timeout=120)
-    server.process = processes.start(command, env=server.env, cwd=ROOT)
-    try:
-        processes.wait_for(processes.http_ok(f"{server.url}/health"), 60, "gunicorn",
-                           server.process)
-    except BaseException:
-        server.stop()
-        raise
-    return server
 
 
 @pytest.mark.skipif(POSTGRES_URL is not None, reason="the writers' queue is SQLite's")

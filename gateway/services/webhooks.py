@@ -368,3 +368,13 @@ def deliveries(status=None, workspace=None, limit=100):
     if workspace:
         query = query.where(WebhookDelivery.workspace == workspace)
     return list(query)
+
+
+def retry(delivery_id):
+    """Queue a delivery again (a failed one, after the receiver was fixed)."""
+    with database.atomic():
+        updated = WebhookDelivery.update(status="pending", attempts=0, next_attempt_at=now_ms(),
+                                         last_error=None).where(
+            WebhookDelivery.delivery_id == delivery_id).execute()
+    if not updated:
+        raise NotFound(f"Webhook delivery {delivery_id} not found.")

@@ -13,7 +13,7 @@ from marshmallow import ValidationError
 from gateway import access, retry_tokens
 from gateway.errors import register_face
 from gateway.exceptions import InvalidParameter
-from gateway.faces.mlflow import model_versions, registered_models, server
+from gateway.faces.mlflow import model_versions, registered_models, server, webhooks
 from gateway.faces.mlflow.parsing import json_body
 from gateway.faces.oci.errors import format_error
 from gateway.faces.oci.schemas import create_model_version_details
@@ -45,6 +45,7 @@ def _mlops(name):
     registry = Blueprint("registry", __name__, url_prefix="/api/2.0/mlflow")
     registry.register_blueprint(registered_models.bp)
     registry.register_blueprint(model_versions.bp)
+    registry.register_blueprint(webhooks.bp)
     for path, view in POST_VERBS.items():
         endpoint = f"post_{view.__module__.rsplit('.', 1)[-1]}_{view.__name__}"
         registry.add_url_rule(path, endpoint=endpoint, view_func=view, methods=["POST"])
