@@ -17,6 +17,7 @@ from gateway import migrations
 from gateway.db import database
 from gateway.exceptions import GatewayError
 from gateway.services import principals
+from gateway.services import workspaces
 from gateway.services.workspaces import platform_workspace
 
 
@@ -106,10 +107,15 @@ def principal_add_key(name, key_id, public_key):
 @click.argument("name")
 @click.argument("workspace")
 @click.argument("role", type=click.Choice(principals.ROLES))
-@click.option("--platform", is_flag=True, help="WORKSPACE is an OCI aiDataPlatformId.")
-def principal_grant(name, workspace, role, platform):
-    """Give NAME a ROLE in WORKSPACE ("*" for every workspace)."""
-    workspace = platform_workspace(workspace) if platform else workspace
+@click.option("--platform", is_flag=True,
+              help="WORKSPACE is an OCI aiDataPlatformId (its registry is made if need be).")
+@click.option("--create", is_flag=True, help="Create WORKSPACE if it does not exist.")
+def principal_grant(name, workspace, role, platform, create):
+    """Give NAME a ROLE in an existing WORKSPACE ("*" for every workspace)."""
+    if platform:
+        workspace = _in_database(lambda: platform_workspace(workspace, create=True))
+    elif create and workspace != principals.ALL_WORKSPACES:
+        _in_database(lambda: workspaces.ensure(workspace))
     _in_database(lambda: principals.grant(name, workspace, role))
     click.echo(f"{name} is {role} in {workspace}")
 

@@ -18,6 +18,9 @@ class Config:
     ACCESS_LOG = True
     # "none": trust every caller (local use); "required": token, Basic or OCI signature.
     AUTH = "none"
+    # The host names clients reach the gateway by (e.g. ["registry.example.com"]); when set, an
+    # OCI signature over another host header is refused.
+    PUBLIC_HOSTS = []
     # How long each worker may reuse a bearer token's principal and a principal's role in a
     # workspace: new grants, revocations and tokens take effect within this many seconds.
     AUTH_CACHE_SECONDS = 5
@@ -27,6 +30,15 @@ class Config:
     # Per authenticated principal, across all workspaces; "" = none (each check costs a
     # round trip to Redis).
     PRINCIPAL_RATE_LIMIT = ""
+    # Per client address, for traffic no tenant vouches for: unauthenticated or refused
+    # requests, and open routes (health) when AUTH=required. Such traffic never spends a
+    # tenant's budget.
+    ANONYMOUS_RATE_LIMIT = "20/second;600/minute"
+    # Failed password checks per client address and per user name; past it, 429 before any
+    # password hashing.
+    LOGIN_FAILURE_LIMIT = "5/minute;30/hour"
+    # Proxy addresses whose X-Forwarded-For is believed when finding a client's address.
+    TRUSTED_PROXIES = []
     # Workspace name -> its own limit, e.g. {"team-a": "200/second"} (JSON in the environment).
     RATE_LIMIT_OVERRIDES = {}
     # memory:// counts per worker (each enforces its share); redis://host:6379 counts for all.

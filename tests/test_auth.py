@@ -6,7 +6,7 @@ import pytest
 
 from gateway.db import database
 from gateway.models import ApiToken
-from gateway.services import principals
+from gateway.services import principals, workspaces
 from gateway.services.workspaces import platform_workspace
 from tests.conftest import PLATFORM, Api, make_app, oci_root
 
@@ -22,6 +22,9 @@ def secure(database_url, request):
     app = make_app(database_url, AUTH="required",
                    AUTH_CACHE_SECONDS=marker.args[0] if marker else 0)
     with app.app_context(), database.connection_context():
+        # Grants are given in existing workspaces only.
+        workspaces.create("team-a")
+        platform_workspace(PLATFORM, create=True)
         tokens = {}
         for name, grants in {"admin": {"*": "admin"},
                              "alice": {"team-a": "writer", "default": "reader"},
@@ -37,8 +40,6 @@ def secure(database_url, request):
         tokens["svc"] = principals.issue_token("svc")
         principals.set_password("alice", "alice-password")
     client = app.test_client()
-    client.post("/api/3.0/mlflow/workspaces", json={"name": "team-a"},
-                headers=bearer(tokens["admin"]))
     yield app, client, tokens
     database.close()
 

@@ -25,10 +25,13 @@ def test_shapes_omit_empty_fields_like_mlflow(api):
     assert "aliases" not in got["latest_versions"][0]
 
 
-def test_get_reads_json_body_when_there_is_no_query_string(api):
+def test_get_never_reads_a_body(api):
+    # MLflow's server reads a GET's JSON body when there is no query string; the gateway does
+    # not (no signature or cache covers a GET's body), so the name is missing.
     api.model("m")
     response = api.get("registered-models/get", json={"name": "m"})
-    assert response.json["registered_model"]["name"] == "m"
+    assert response.status_code == 400
+    assert "Missing value for required parameter 'name'" in response.json["message"]
 
 
 def test_repeated_query_keys_are_lists(api):
@@ -88,8 +91,10 @@ def test_void_answers_are_empty_objects(api):
      "It must be at most 1000, but got value 1001"),
 ])
 def test_bad_input_gets_mlflow_errors(api, path, body, status, code, message):
-    method = "get" if path.endswith("search") else "post"
-    response = getattr(api, method)(path, json=body)
+    if path.endswith("search"):
+        response = api.get(path, query_string=body)
+    else:
+        response = api.post(path, json=body)
     assert response.status_code == status
     assert response.json["error_code"] == code
     assert message in response.json["message"]

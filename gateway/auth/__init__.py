@@ -10,6 +10,7 @@ import time
 
 from flask import current_app, g, request
 
+from gateway import routes, traffic
 from gateway.auth import signatures
 from gateway.exceptions import NotFound, PermissionDenied, Unauthenticated
 from gateway.models import Principal
@@ -17,10 +18,6 @@ from gateway.services import principals
 
 USER_HEADER = "dh-user-principal"
 MODES = ("none", "required")
-# Liveness probes answer without credentials.
-OPEN_ENDPOINTS = ("server.health", "server.version")
-# POSTs that only read.
-READ_ONLY_POSTS = ("registered_models.get_latest_versions",)
 # Password hashes are slow on purpose: a verified pair is remembered for a minute per worker
 # (so a changed password keeps working there for up to a minute).
 _BASIC_CACHE_SECONDS = 60
@@ -58,9 +55,16 @@ def init_app(app):
 def _authenticate():
     g.principal = None
     g.user = request.headers.get(USER_HEADER) or None
-    if current_app.config["AUTH"] == "none" or (request.endpoint or "").endswith(OPEN_ENDPOINTS):
+    if current_app.config["AUTH"] == "none":
         return
-    principal = _verify(request.headers.get("Authorization", ""))
+    if routes.is_open():  # open routes are counted against the caller's address, not a tenant
+        traffic.admit_anonymous(traffic.client_address())
+        return
+    try:
+        principal = _verify(request.headers.get("Authorization", ""))
+    except Unauthenticated:
+        traffic.admit_anonymous(traffic.client_address())  # 429 once an address floods
+        raise
     g.principal = principal
     # dh-user-principal names the acting user only for principals trusted to act for others.
     if not (g.user and principal.can_act_for_others):
@@ -104,8 +108,13 @@ def _basic(value):
     except (binascii.Error, UnicodeDecodeError):
         raise Unauthenticated("Malformed Basic credentials.") from None
 
+    address = traffic.client_address()
+
     def verify():
+        traffic.check_login(address, name)  # before the (slow, on purpose) password hash
         principal = principals.by_password(name, password)
+        if principal is None:
+            traffic.failed_login(address, name)
         return principal is not None, principal is not None
     key = hashlib.sha256(f"{name}\0{password}".encode()).hexdigest()
     if _remembered("passwords").get(key, verify):
@@ -126,9 +135,7 @@ def caller():
 
 def needed_role():
     """reader for reads, writer for changes."""
-    if request.method in ("GET", "HEAD") or (request.endpoint or "").endswith(READ_ONLY_POSTS):
-        return "reader"
-    return "writer"
+    return "reader" if routes.is_read_only() else "writer"
 
 
 def require(workspace, role, hide=False):
@@ -138,8 +145,10 @@ def require(workspace, role, hide=False):
         return
     held = _role(principal, workspace)
     if held is None and hide:
+        traffic.admit_anonymous(traffic.client_address())  # refused traffic has its own limit
         raise NotFound("Not authorized or not found.")
     if not principals.has_role(held, role):
+        traffic.admit_anonymous(traffic.client_address())
         raise PermissionDenied(f"Principal '{principal.name}' needs the {role} role in "
                                f"workspace '{workspace}'.")
 

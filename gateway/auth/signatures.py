@@ -10,7 +10,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from flask import request
+from flask import current_app, request
 from peewee import IntegrityError
 
 from gateway.db import database
@@ -32,20 +32,46 @@ def verify(parameters_text):
             "version", "1") != "1" or not parameters.get("keyId") or not parameters.get("signature"):
         raise Unauthenticated("Malformed Signature authorization header.")
     signed = parameters.get("headers", "date").lower().split()
-    _check_coverage(signed)
+    with_body = request.method in BODY_METHODS or _has_body()
+    _check_coverage(signed, with_body)
     _check_date()
-    if request.method in BODY_METHODS:
+    _check_host()
+    if with_body:
         _check_body_digest()
+    signature = _decode_strictly(parameters["signature"])
     principal, public_key = principals.by_key_id(parameters["keyId"])
     if principal is None:
         raise Unauthenticated("Unknown API key.")
-    _check_signature(public_key, parameters["signature"], signed)
-    _refuse_replay(parameters["signature"])
+    _check_signature(public_key, signature, signed)
+    _refuse_replay(parameters["keyId"], signature)
     return principal
 
 
-def _check_coverage(signed):
-    needed = ALWAYS_SIGNED + (SIGNED_WITH_BODY if request.method in BODY_METHODS else ())
+def _has_body():
+    # A body the gateway could read (DELETE routes read one) must be signed, whatever the verb.
+    return bool(request.content_length) or "chunked" in request.headers.get(
+        "Transfer-Encoding", "").lower()
+
+
+def _decode_strictly(text):
+    """The signature's bytes; anything but canonical base64 (a prefix, padding games) is 401."""
+    try:
+        decoded = base64.b64decode(text, validate=True)
+    except ValueError:
+        decoded = None
+    if not decoded or base64.b64encode(decoded).decode() != text:
+        raise Unauthenticated("The request signature does not verify.")
+    return decoded
+
+
+def _check_host():
+    hosts = current_app.config["PUBLIC_HOSTS"]
+    if hosts and request.headers.get("host", "").lower() not in {h.lower() for h in hosts}:
+        raise Unauthenticated("The signed host header is not one of the gateway's names.")
+
+
+def _check_coverage(signed, with_body):
+    needed = ALWAYS_SIGNED + (SIGNED_WITH_BODY if with_body else ())
     missing = [name for name in needed if name not in signed]
     if missing:
         raise Unauthenticated(f"The signature must cover the headers: {', '.join(missing)}.")
@@ -91,14 +117,15 @@ def _request_target():
 def _check_signature(public_key_pem, signature, signed):
     try:
         key = load_pem_public_key(public_key_pem.encode())
-        key.verify(base64.b64decode(signature), _signing_string(signed), PKCS1v15(), SHA256())
+        key.verify(signature, _signing_string(signed), PKCS1v15(), SHA256())
     except (InvalidSignature, ValueError, TypeError):
         raise Unauthenticated("The request signature does not verify.") from None
 
 
-def _refuse_replay(signature):
+def _refuse_replay(key_id, signature):
+    """Remember what was verified (the key and the signature's bytes), not its spelling."""
     now = time.time()
-    digest = hashlib.sha256(signature.encode()).hexdigest()
+    digest = hashlib.sha256(key_id.encode() + b"\0" + signature).hexdigest()
     try:
         with database.atomic():
             SeenSignature.delete().where(SeenSignature.expires_at < now * 1000).execute()

@@ -1,4 +1,5 @@
 """Principals, their credentials and their roles per workspace."""
+import functools
 import hashlib
 import secrets
 
@@ -8,7 +9,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from gateway.db import database, prepared
 from gateway.exceptions import AlreadyExists, InvalidParameter, NotFound
-from gateway.models import ApiKey, ApiToken, Grant, Principal
+from gateway.models import ApiKey, ApiToken, Grant, Principal, Workspace
 
 ROLES = ("reader", "writer", "admin")
 ALL_WORKSPACES = "*"
@@ -67,10 +68,17 @@ def add_key(name, key_id, public_key_pem):
 
 
 def grant(name, workspace, role):
-    """Give a principal a role in a workspace (replacing any role it had there)."""
+    """Give a principal a role in an existing workspace (replacing any role it had there).
+
+    Grants live and die with their workspace (services.workspaces.delete removes them), so a
+    workspace re-created under the same name starts with no grants.
+    """
     if role not in ROLES:
         raise InvalidParameter(f"Unknown role '{role}'; roles are {', '.join(ROLES)}.")
     principal = get(name)
+    if workspace != ALL_WORKSPACES and not Workspace.select().where(
+            Workspace.name == workspace).exists():
+        raise NotFound(f"Workspace '{workspace}' not found")
     (Grant.insert(principal=principal, workspace=workspace, role=role)
      .on_conflict(conflict_target=[Grant.principal, Grant.workspace], update={Grant.role: role})
      .execute())
@@ -91,12 +99,21 @@ def by_token_digest(digest):
 
 
 def by_password(name, password):
-    """The principal if the password is right, else None."""
+    """The principal if the password is right, else None.
+
+    An unknown user (or one without a password) costs the same hashing as a known one, so the
+    answer's timing does not tell which user names exist.
+    """
     principal = Principal.get_or_none(Principal.name == name)
-    if principal and principal.password_hash and check_password_hash(principal.password_hash,
-                                                                     password):
+    stored = principal.password_hash if principal and principal.password_hash else None
+    if check_password_hash(stored or _dummy_hash(), password) and stored:
         return principal
     return None
+
+
+@functools.cache
+def _dummy_hash():
+    return generate_password_hash(secrets.token_urlsafe(16))
 
 
 def by_key_id(key_id):

@@ -6,7 +6,7 @@ from peewee import IntegrityError
 from gateway import validation
 from gateway.db import database, prepared
 from gateway.exceptions import AlreadyExists, Conflict, InvalidParameter, NotFound
-from gateway.models import DEFAULT_WORKSPACE, RegisteredModel, Workspace
+from gateway.models import DEFAULT_WORKSPACE, Grant, RegisteredModel, Workspace
 
 DELETE_MODES = ("RESTRICT", "CASCADE", "SET_DEFAULT")
 
@@ -83,6 +83,7 @@ def delete(name, mode="RESTRICT"):
         if mode == "SET_DEFAULT":
             _move_to_default(name)
         Workspace.delete().where(Workspace.name == name).execute()
+        Grant.delete().where(Grant.workspace == name).execute()  # a new namesake starts clean
 
 
 def _move_to_default(name):
@@ -111,3 +112,9 @@ def platform_workspace(platform_id, create=False):
         Workspace.insert(name=name, description=f"OCI AI Data Platform {platform_id}"
                          ).on_conflict_ignore().execute()
     return name
+
+
+def ensure(name):
+    """Create the workspace unless it exists (the CLI's `principal grant --create`)."""
+    validation.workspace_name(name)
+    Workspace.insert(name=name).on_conflict_ignore().execute()

@@ -3,6 +3,7 @@ from flask import Blueprint, g
 
 from gateway.faces.mlflow import schemas
 from gateway.faces.mlflow.parsing import if_match, parse
+from gateway.routes import read_only
 from gateway.services import etags, model_versions, registered_models
 
 bp = Blueprint("registered_models", __name__, url_prefix="/registered-models")
@@ -55,6 +56,7 @@ def search():
 
 
 @bp.route("/get-latest-versions", methods=["POST", "GET"])
+@read_only
 def get_latest_versions():
     """The newest version in each requested stage."""
     rows = model_versions.latest(g.workspace, **parse(schemas.get_latest_versions))

@@ -1,16 +1,20 @@
 """Server probes the MLflow client makes: /health, /version and server-info."""
 from flask import Blueprint, current_app
 
+from gateway.routes import open_route
+
 bp = Blueprint("server", __name__)
 
 
 @bp.get("/health")
+@open_route
 def health():
     """Liveness: the process answers."""
     return "OK", 200, {"Content-Type": "text/plain"}
 
 
 @bp.get("/version")
+@open_route
 def version():
     """The MLflow version whose API this gateway speaks."""
     return current_app.config["MLFLOW_VERSION"], 200, {"Content-Type": "text/plain"}

@@ -59,5 +59,8 @@ def update(workspace_name):
 def delete(workspace_name):
     """Delete a workspace (204, as MLflow); ?mode= RESTRICT, CASCADE or SET_DEFAULT."""
     access.enter(workspace_name, "admin")
-    workspaces.delete(workspace_name, request.args.get("mode", "RESTRICT"))
+    mode = request.args.get("mode", "RESTRICT")
+    if mode == "SET_DEFAULT":  # its models move into default: that is a write there
+        auth.require(DEFAULT_WORKSPACE, "writer")
+    workspaces.delete(workspace_name, mode)
     return Response(status=204)

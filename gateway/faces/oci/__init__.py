@@ -10,7 +10,7 @@ they were created through.
 from flask import Blueprint, g, request
 from marshmallow import ValidationError
 
-from gateway import access, retry_tokens
+from gateway import access, retry_tokens, routes
 from gateway.errors import register_face
 from gateway.exceptions import InvalidParameter
 from gateway.faces.mlflow import model_versions, registered_models, server, webhooks
@@ -67,9 +67,13 @@ def _scope():
     if g.workspace_key is not None:
         _check_path_value("workspaceKey", g.workspace_key, 255)
     g.workspace = workspaces.platform_workspace(g.platform_id)
+    if routes.is_open():  # health and version: no tenant entered, nothing counted or written
+        return None
     # As OCI: a platform the caller cannot see is "not found", so its existence does not leak.
     access.enter(g.workspace, hide=True)
-    if request.method != "GET":  # reads of an unknown platform see an empty registry
+    # Only an authorized write creates the platform's registry; reads (and OPTIONS, HEAD) of
+    # an unknown platform see an empty one.
+    if request.method in retry_tokens.MUTATING:
         workspaces.platform_workspace(g.platform_id, create=True)
     if request.endpoint.endswith("model_versions.create"):
         _check_create_model_version()

@@ -1,0 +1,37 @@
+"""What a face declares about its routes, as data the request pipeline reads.
+
+    @bp.get("/health")
+    @open_route          # answered without credentials; enters no tenant, writes nothing
+    def health(): ...
+
+    @bp.post("/get-latest-versions")
+    @read_only           # a POST that only reads: the reader role is enough
+
+Declarations sit on the view functions, so renaming an endpoint or mounting a blueprint under
+another name cannot silently open a route (as matching endpoint names did).
+"""
+from flask import current_app, request
+
+
+def open_route(view):
+    view.open_route = True
+    return view
+
+
+def read_only(view):
+    view.read_only = True
+    return view
+
+
+def _view():
+    return current_app.view_functions.get(request.endpoint) if request.endpoint else None
+
+
+def is_open():
+    """Whether the request's route was declared open."""
+    return getattr(_view(), "open_route", False)
+
+
+def is_read_only():
+    """Whether the request only reads: GET/HEAD, or a route declared read-only."""
+    return request.method in ("GET", "HEAD") or getattr(_view(), "read_only", False)
