@@ -79,9 +79,85 @@ def principal_create(name, act_for_others):
 
 @principal.command("token")
 @click.argument("name")
-def principal_token(name):
-    """Issue a bearer token (printed once; only its digest is stored)."""
-    click.echo(_in_database(lambda: principals.issue_token(name)))
+@click.option("--expires-in", help="Lifetime, e.g. 3600s, 90m, 12h, 30d (default: none).")
+def principal_token(name, expires_in):
+    """Issue a bearer token: printed once on stdout (only its digest is stored); its id, for
+    `gateway token revoke`, goes to stderr."""
+    seconds = _duration(expires_in) if expires_in else None
+    token, token_id = _in_database(lambda: principals.issue_token(name, seconds, with_id=True))
+    click.echo(token)
+    click.echo(f"token id {token_id}", err=True)
+
+
+def _duration(text):
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        amount, unit = float(text[:-1]), units[text[-1]]
+    except (KeyError, ValueError, IndexError):
+        raise click.BadParameter(f"{text!r}: use a number and s, m, h or d (e.g. 30d)") from None
+    if amount <= 0:
+        raise click.BadParameter("the lifetime must be positive")
+    return amount * unit
+
+
+@principal.command("list")
+def principal_list():
+    """Every principal, its roles and its credentials' counts."""
+    def rows():
+        return [(p.name, p.can_act_for_others, [(g.workspace, g.role) for g in p.grants],
+                 p.tokens.count(), p.keys.count(), bool(p.password_hash))
+                for p in principals.list_all()]
+    for name, acts, grants, tokens, keys, password in _in_database(rows):
+        roles = ", ".join(f"{role}@{workspace}" for workspace, role in grants) or "-"
+        click.echo(f"{name}  roles: {roles}  tokens: {tokens}  keys: {keys}  "
+                   f"password: {'yes' if password else 'no'}"
+                   + ("  acts for others" if acts else ""))
+
+
+@principal.command("delete")
+@click.argument("name")
+def principal_delete(name):
+    """Delete a principal with its tokens, keys and grants."""
+    _in_database(lambda: principals.delete(name))
+    click.echo(f"deleted principal {name}")
+
+
+@principal.command("remove-key")
+@click.argument("key_id")
+def principal_remove_key(key_id):
+    """Remove a registered OCI API signing key."""
+    _in_database(lambda: principals.remove_key(key_id))
+    click.echo(f"key {key_id} removed")
+
+
+@main.group()
+def token():
+    """Bearer tokens: list and revoke (revocations take effect within
+    GATEWAY_AUTH_CACHE_SECONDS)."""
+
+
+@token.command("list")
+@click.argument("name", required=False)
+def token_list(name):
+    """Issued tokens (id, principal, issued, expires), never their value."""
+    def rows():
+        return [(t.id, t.principal.name, t.created_at, t.expires_at)
+                for t in principals.tokens(name)]
+    for token_id, owner, created, expires in _in_database(rows):
+        click.echo(f"{token_id}  {owner}  issued {_when(created)}  "
+                   f"expires {_when(expires) if expires else 'never'}")
+
+
+def _when(ms):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+def token_revoke(token_id):
+    """Revoke a token by its id."""
+    _in_database(lambda: principals.revoke_token(token_id))
+    click.echo(f"token {token_id} revoked")
 
 
 @principal.command("password")

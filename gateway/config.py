@@ -21,6 +21,9 @@ class Config:
     # The host names clients reach the gateway by (e.g. ["registry.example.com"]); when set, an
     # OCI signature over another host header is refused.
     PUBLIC_HOSTS = []
+    # With AUTH=required, /metrics answers this bearer token (for Prometheus) or an admin of
+    # every workspace ("*"); tenants get 403.
+    METRICS_TOKEN = None
     # How long each worker may reuse a bearer token's principal and a principal's role in a
     # workspace: new grants, revocations and tokens take effect within this many seconds.
     AUTH_CACHE_SECONDS = 5
@@ -52,6 +55,8 @@ class Config:
     # NeMo: fileset references (fnmatch patterns, e.g. "hf-mirror/*") whose models may set
     # trust_remote_code without an admin.
     TRUSTED_FILESETS = []
+    # NeMo: the largest free-form JSON document (spec, custom_fields, ownership) stored.
+    NEMO_MAX_DOCUMENT_BYTES = 64 * 1024
     # Model-version sources naming a host (http, https, ftp, sftp, hdfs, mlflow-artifacts://host
     # ...) are refused as MLflow 3.17.2's server refuses them, unless their scheme is listed
     # here (as MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES) or their host is that of one of

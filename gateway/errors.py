@@ -2,7 +2,7 @@
 import logging
 
 from flask import current_app, jsonify, request
-from peewee import InterfaceError, OperationalError
+from peewee import DataError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from gateway.exceptions import (AlreadyExists, Conflict, GatewayError, IncorrectState,
@@ -38,6 +38,10 @@ def init_app(app):
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(OperationalError, database_error)
     app.register_error_handler(InterfaceError, database_error)
+    # A value no column can hold (a number past 64 bits, ...) reached the database: whatever
+    # field it came in, that is the caller's mistake, not the server's.
+    app.register_error_handler(OverflowError, _out_of_range)
+    app.register_error_handler(DataError, _out_of_range)
     app.register_error_handler(Exception, _unexpected_error)
 
 
@@ -106,6 +110,11 @@ def _lock_wait_expired(error):
 
 # PostgreSQL's SQLSTATE for a lock wait that passed lock_timeout.
 LOCK_NOT_AVAILABLE = "55P03"
+
+
+def _out_of_range(error):
+    log.info("value out of range: %s", error)
+    return error_response("invalid", "A value in the request is out of range.")
 
 
 def _unexpected_error(error):

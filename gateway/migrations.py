@@ -3,7 +3,7 @@ from playhouse.migrate import SchemaMigrator, migrate
 
 from gateway.db import database, is_sqlite
 from gateway.models import (AUTH_MODELS, DEFAULT_WORKSPACE, ENTITY_MODELS, REGISTRY_MODELS,
-                            WEBHOOK_MODELS, ModelVersion, RegisteredModel, RetryToken,
+                            WEBHOOK_MODELS, ApiToken, ModelVersion, RegisteredModel, RetryToken,
                             SchemaVersion, Workspace)
 
 
@@ -73,9 +73,14 @@ def _webhooks():
     database.create_tables(WEBHOOK_MODELS)
 
 
+def _token_expiry():
+    _add_columns(ApiToken.expires_at)
+
+
 # Append only: each entry runs once, in order, inside the upgrade transaction.
 MIGRATIONS = [_initial_schema, _oci_columns_and_retry_tokens, _principals_and_grants,
-              _model_entities, _retry_token_workspace, _ids_never_reused, _webhooks]
+              _model_entities, _retry_token_workspace, _ids_never_reused, _webhooks,
+              _token_expiry]
 
 
 def current_version():

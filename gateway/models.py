@@ -182,10 +182,11 @@ class Principal(BaseModel):
 
 
 class ApiToken(BaseModel):
-    """A bearer token; only its SHA-256 is kept."""
+    """A bearer token; only its SHA-256 is kept. Its id names it for `gateway token revoke`."""
     principal = ForeignKeyField(Principal, on_delete="CASCADE", backref="tokens")
     digest = CharField(max_length=64, unique=True)
     created_at = BigIntegerField(default=now_ms)
+    expires_at = BigIntegerField(null=True)  # None: never
 
 
 class ApiKey(BaseModel):

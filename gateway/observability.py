@@ -15,7 +15,8 @@ from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, 
                                generate_latest)
 from prometheus_client import multiprocess
 
-from gateway import events
+from gateway import auth, events
+from gateway.routes import open_route
 from gateway.errors import face_of
 from gateway.db import database
 
@@ -118,8 +119,10 @@ def _count_rate_limited(sender, workspace=None):
 
 
 @bp.get("/metrics")
+@open_route  # authenticated in the view: the scrape token or an admin of every workspace
 def metrics():
-    """Prometheus metrics of every worker."""
+    """Prometheus metrics of every worker (operators only when AUTH=required)."""
+    auth.require_operator()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

@@ -19,7 +19,7 @@ import random
 from types import SimpleNamespace
 
 from flask import Response, current_app, g, has_request_context, request
-from peewee import InterfaceError, OperationalError
+from peewee import InterfaceError, InternalError, OperationalError
 
 from gateway import errors, events
 from gateway.auth import caller
@@ -111,6 +111,8 @@ def _record(response):
             return response
     except (OperationalError, InterfaceError) as error:  # _finish rolls back what is left
         return errors.database_error(error)
+    except InternalError:  # PostgreSQL: the request's transaction failed earlier (a 4xx for
+        return response    # a value out of range, say): its answer is not remembered
     claim.end(commit=False)  # the token's first request won: undo what this one did
     try:
         return _replay(earlier, claim)

@@ -251,6 +251,10 @@ def make_page_token(offset):
     return base64.b64encode(json.dumps({"offset": offset}).encode()).decode()
 
 
+# No page is that far: past it, an offset is a forged token (and overflows SQL's integers).
+MAX_OFFSET = 10**9
+
+
 def parse_page_token(token):
     """The offset a page token stands for (0 without a token)."""
     if not token:
@@ -264,6 +268,7 @@ def parse_page_token(token):
     except ValueError:
         raise InvalidParameter(f"Invalid page token, decoded value={decoded}") from None
     offset = parsed.get("offset") if isinstance(parsed, dict) else None
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset <= 0:
+    if (not isinstance(offset, int) or isinstance(offset, bool) or offset <= 0
+            or offset > MAX_OFFSET):
         raise InvalidParameter(f"Invalid page token, parsed value={parsed}")
     return offset

@@ -86,3 +86,14 @@ def test_oci_face_says_no_etag_match(oci):
     response = oci.post("registered-models/update", json={"name": "m", "description": "d"},
                         headers={"if-match": "stale"})
     assert (response.status_code, response.json["code"]) == (412, "NoEtagMatch")
+
+
+def test_etags_are_quoted_and_if_match_takes_every_spelling(api, model):
+    current = etag(api)
+    assert current.startswith('"') and current.endswith('"') and len(current) == 34
+    for spell in (lambda tag: tag, lambda tag: f"W/{tag}", lambda tag: tag.strip('"'),
+                  lambda tag: f'"other", {tag}'):
+        answer = api.patch("registered-models/update", json={"name": "m", "description": "d"},
+                           headers={"If-Match": spell(current)})
+        assert answer.status_code == 200, (spell(current), answer.json)
+        current = answer.headers["etag"]

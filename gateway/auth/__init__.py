@@ -6,6 +6,7 @@ accepts a bearer token, HTTP Basic credentials or an OCI API-key signature.
 import base64
 import binascii
 import hashlib
+import hmac
 import time
 
 from flask import current_app, g, request
@@ -128,9 +129,12 @@ def _role(principal, workspace):
 
 
 def caller():
-    """The identity retry tokens are scoped to: the principal, else the named user, else ""."""
-    principal = g.get("principal")
-    return principal.name if principal else (g.get("user") or "")
+    """The identity retry tokens are scoped to: the principal (and the user it acts for, if
+    any), else the named user, else ""."""
+    principal, user = g.get("principal"), g.get("user")
+    if principal is None:
+        return user or ""
+    return principal.name if not user or user == principal.name else f"{principal.name} as {user}"
 
 
 def needed_role():
@@ -164,3 +168,18 @@ def readable(workspace_names):
     if g.get("principal") is None:
         return list(workspace_names)
     return [name for name in workspace_names if holds(name, "reader")]
+
+
+def require_operator():
+    """Operator views (/metrics): the configured scrape token, or an admin of every workspace.
+
+    Metrics name every tenant's workspaces, so tenants' principals get 403.
+    """
+    if current_app.config["AUTH"] == "none":
+        return
+    given = request.headers.get("Authorization", "")
+    token = current_app.config["METRICS_TOKEN"]
+    if token and hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        return
+    g.principal = _verify(given)
+    require(principals.ALL_WORKSPACES, "admin")

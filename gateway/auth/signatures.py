@@ -65,8 +65,10 @@ def _decode_strictly(text):
 
 
 def _check_host():
-    hosts = current_app.config["PUBLIC_HOSTS"]
-    if hosts and request.headers.get("host", "").lower() not in {h.lower() for h in hosts}:
+    hosts = {host.lower() for host in current_app.config["PUBLIC_HOSTS"]}
+    given = request.headers.get("host", "").lower()
+    name = given.rsplit(":", 1)[0] if not given.endswith("]") else given  # without its port
+    if hosts and given not in hosts and name not in hosts:
         raise Unauthenticated("The signed host header is not one of the gateway's names.")
 
 

@@ -6,8 +6,13 @@ from gateway.exceptions import PreconditionFailed
 
 
 def _digest(parts):
+    """A strong entity-tag, quoted as RFC 9110 wants it ("...")."""
     text = json.dumps(parts, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    return '"' + hashlib.sha256(text.encode()).hexdigest()[:32] + '"'
+
+
+def _opaque(tag):
+    return tag.strip().removeprefix("W/").strip('"')
 
 
 def of_model(row):
@@ -28,7 +33,8 @@ def check(current, if_match):
     """Refuse the change unless if_match (a list like an HTTP If-Match) names current or *."""
     if if_match is None:
         return
-    wanted = {tag.strip().removeprefix("W/").strip('"') for tag in if_match.split(",")}
-    if "*" not in wanted and current not in wanted:
+    # What clients echo: quoted, weak (W/"...") or bare; compared by the opaque part.
+    wanted = {_opaque(tag) for tag in if_match.split(",")}
+    if "*" not in wanted and _opaque(current) not in wanted:
         raise PreconditionFailed(f"The resource has changed: its etag is {current}, not "
                                  f"{if_match}.")

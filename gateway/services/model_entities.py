@@ -23,10 +23,16 @@ SORTS = {"name": RegisteredModel.name, "created_at": RegisteredModel.creation_ti
          "updated_at": RegisteredModel.last_updated_timestamp}
 
 
+def _everyone(workspace):
+    return True
+
+
 class TrustPolicy(NamedTuple):
-    """Who may set trust_remote_code: an admin, or anyone for an approved fileset source."""
+    """What the caller may do: set trust_remote_code (an admin, or anyone for an approved
+    fileset source), and which other workspaces' models it may name as a base model."""
     admin: bool = False
     approved_filesets: tuple = ()
+    can_read: object = _everyone
 
 
 def not_found(workspace, name):
@@ -79,12 +85,16 @@ def _trusted(desired, fileset, policy):
     raise PermissionDenied("Insufficient permissions to set the trust_remote_code field")
 
 
-def _check_base_model(workspace, base_model):
+def _check_base_model(workspace, base_model, policy):
+    """A base model must exist, in a workspace the caller may read; both failures read the
+    same, so another tenant's models cannot be probed."""
     if base_model is None:
         return
     base_workspace, _, base_name = base_model.rpartition("/")
-    if not RegisteredModel.select().where(RegisteredModel.workspace == (base_workspace or workspace),
-                                          RegisteredModel.name == base_name).exists():
+    base_workspace = base_workspace or workspace
+    if (base_workspace != workspace and not policy.can_read(base_workspace)) or not (
+            RegisteredModel.select().where(RegisteredModel.workspace == base_workspace,
+                                           RegisteredModel.name == base_name).exists()):
         raise InvalidParameter(f"base_model '{base_model}' does not name a model entity")
 
 
@@ -103,7 +113,7 @@ def create(workspace, name, policy=TrustPolicy(), user_id=None, description=None
                                            fields.get("fileset"), policy)
     fields.setdefault("custom_fields", {})
     fields["model_providers"] = fields.get("model_providers") or []
-    _check_base_model(workspace, fields.get("base_model"))
+    _check_base_model(workspace, fields.get("base_model"), policy)
     with database.atomic():
         try:
             model = registered_models.create(workspace, name, description or "", user_id=user_id)
@@ -126,7 +136,7 @@ def update(workspace, name, changes, policy=TrustPolicy()):
                 changes.get("trust_remote_code") or current.entity["trust_remote_code"],
                 entity.get("fileset"), policy)
         if "base_model" in changes:
-            _check_base_model(workspace, changes["base_model"])
+            _check_base_model(workspace, changes["base_model"], policy)
         fields = {RegisteredModel.last_updated_timestamp: now_ms()}
         if "description" in changes:
             fields[RegisteredModel.description] = changes.pop("description")

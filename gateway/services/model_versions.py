@@ -260,6 +260,8 @@ def set_tag(workspace, name, version, key, value="", if_match=None):
     validation.tag(key, value)
     with database.atomic():
         row = find_current(workspace, name, version, if_match)
+        registered_models.check_tag_room(ModelVersionTag, ModelVersionTag.model_version, row.id,
+                                         key)
         (ModelVersionTag.insert(model_version=row.id, key=key, value=value)
          .on_conflict(conflict_target=[ModelVersionTag.model_version, ModelVersionTag.key],
                       update={ModelVersionTag.value: value})

@@ -9,7 +9,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from gateway.db import database, prepared
 from gateway.exceptions import AlreadyExists, InvalidParameter, NotFound
-from gateway.models import ApiKey, ApiToken, Grant, Principal, Workspace
+from gateway.models import ApiKey, ApiToken, Grant, Principal, Workspace, now_ms
 
 ROLES = ("reader", "writer", "admin")
 ALL_WORKSPACES = "*"
@@ -31,6 +31,20 @@ def create(name, can_act_for_others=False):
         raise AlreadyExists(f"Principal '{name}' already exists.") from None
 
 
+def list_all():
+    """Every principal, by name."""
+    return list(Principal.select().order_by(Principal.name))
+
+
+def delete(name):
+    """Delete a principal with its tokens, keys and grants."""
+    with database.atomic():
+        principal = get(name)
+        for table in (ApiToken, ApiKey, Grant):
+            table.delete().where(table.principal == principal.id).execute()
+        principal.delete_instance()
+
+
 def get(name):
     """A principal by name, or NotFound."""
     principal = Principal.get_or_none(Principal.name == name)
@@ -39,11 +53,31 @@ def get(name):
     return principal
 
 
-def issue_token(name):
-    """A new bearer token for a principal (shown once, stored as a digest)."""
+def issue_token(name, expires_in_seconds=None, with_id=False):
+    """A new bearer token for a principal (shown once, stored as a digest); with_id also
+    returns the id that names it for revocation. Expires after expires_in_seconds if given."""
     token = "gw_" + secrets.token_urlsafe(32)
-    ApiToken.create(principal=get(name), digest=token_digest(token))
-    return token
+    expires_at = now_ms() + int(expires_in_seconds * 1000) if expires_in_seconds else None
+    row = ApiToken.create(principal=get(name), digest=token_digest(token), expires_at=expires_at)
+    return (token, row.id) if with_id else token
+
+
+def tokens(name=None):
+    """Issued tokens (never their value), oldest first, optionally of one principal."""
+    query = ApiToken.select(ApiToken, Principal).join(Principal).order_by(ApiToken.id)
+    return list(query.where(Principal.name == name) if name else query)
+
+
+def revoke_token(token_id):
+    """Revoke a token by its id."""
+    if not ApiToken.delete().where(ApiToken.id == token_id).execute():
+        raise NotFound(f"Token {token_id} not found")
+
+
+def remove_key(key_id):
+    """Remove a registered OCI API key."""
+    if not ApiKey.delete().where(ApiKey.key_id == key_id).execute():
+        raise NotFound(f"API key '{key_id}' not found")
 
 
 def set_password(name, password):
@@ -89,13 +123,13 @@ def revoke(name, workspace):
     Grant.delete().where(Grant.principal == get(name), Grant.workspace == workspace).execute()
 
 
-_principal_by_token = prepared(lambda digest: Principal.select().join(ApiToken)
-                              .where(ApiToken.digest == digest))
+_principal_by_token = prepared(lambda digest, now: Principal.select().join(ApiToken).where(
+    ApiToken.digest == digest, ApiToken.expires_at.is_null() | (ApiToken.expires_at > now)))
 
 
 def by_token_digest(digest):
-    """The principal holding the bearer token with this digest, or None."""
-    return next(iter(_principal_by_token(digest)), None)
+    """The principal holding the (unexpired) bearer token with this digest, or None."""
+    return next(iter(_principal_by_token(digest, now_ms())), None)
 
 
 def by_password(name, password):

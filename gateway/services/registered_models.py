@@ -5,7 +5,7 @@ from gateway import events, validation
 from gateway.search import (REGISTERED_MODELS, make_page_token, parse_filter, parse_order_by,
                             parse_page_token)
 from gateway.db import database, is_sqlite, prepared
-from gateway.exceptions import AlreadyExists, MissingParameter, NotFound
+from gateway.exceptions import AlreadyExists, InvalidParameter, MissingParameter, NotFound
 from gateway.models import (DELETED_STAGE, ModelAlias, ModelVersion, RegisteredModel,
                             RegisteredModelTag, Workspace, now_ms)
 from gateway.services import etags, filters, loading, webhooks
@@ -56,8 +56,23 @@ def is_prompt(model):
     return (value or "").lower() == "true"
 
 
+# MLflow takes at most 100 tags in one batch (MAX_PARAMS_TAGS_PER_BATCH); a model or version
+# keeps at most MAX_TAGS in all.
+MAX_TAGS_PER_REQUEST, MAX_TAGS = 100, 1000
+
+
+def check_tag_room(table, owner_column, owner_id, key):
+    """Refuse a new tag key once its owner has MAX_TAGS (replacing a value is always fine)."""
+    tags = table.select().where(owner_column == owner_id)
+    if tags.count() >= MAX_TAGS and not tags.where(table.key == key).exists():
+        raise InvalidParameter(f"At most {MAX_TAGS} tags may be set on one model or version.")
+
+
 def unique_tags(tags):
     """Validate tags and keep the last value given for each key."""
+    if tags and len(tags) > MAX_TAGS_PER_REQUEST:
+        raise InvalidParameter(f"A request may carry at most {MAX_TAGS_PER_REQUEST} tags, not "
+                               f"{len(tags)}.")
     merged = {}
     for tag in tags or ():
         validation.tag(tag.get("key"), tag.get("value", ""))
@@ -151,6 +166,7 @@ def set_tag(workspace, name, key, value="", if_match=None):
     validation.tag(key, value)
     with database.atomic():
         model = find_current(workspace, name, if_match)
+        check_tag_room(RegisteredModelTag, RegisteredModelTag.registered_model, model.id, key)
         (RegisteredModelTag.insert(registered_model=model, key=key, value=value)
          .on_conflict(conflict_target=[RegisteredModelTag.registered_model, RegisteredModelTag.key],
                       update={RegisteredModelTag.value: value})

@@ -1,8 +1,11 @@
 """Read a request the way MLflow's server does, and load it with a marshmallow schema."""
 import json
 
-from flask import request
+import orjson
+
+from flask import current_app, request
 from marshmallow import ValidationError, fields
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from gateway.exceptions import InvalidParameter, MalformedRequest, MissingParameter
 from gateway.validation import missing_value
@@ -49,12 +52,18 @@ def _check_content_type():
 def json_body():
     """The request body as a JSON object ({} when empty)."""
     raw = request.get_data(cache=True)
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is None and limit and len(raw) >= limit:
+        # A chunked body is cut at the limit by the WSGI layer; reaching it means "too large".
+        raise RequestEntityTooLarge()
     if not raw.strip():
         return {}
     try:
-        data = json.loads(raw)
+        # orjson, strictly: lone surrogates ("\ud800"), NaN and Infinity are not JSON text a
+        # database could store, and are refused here rather than failing at the INSERT.
+        data = orjson.loads(raw)
         if isinstance(data, str):  # old clients double-encode their JSON
-            data = json.loads(data)
+            data = orjson.loads(data)
     except (ValueError, RecursionError) as error:
         raise MalformedRequest(f"Malformed JSON request body: {_short(error)}") from None
     if not isinstance(data, dict):

@@ -10,8 +10,6 @@ from gateway.services import principals, workspaces
 HEADER = "X-MLFLOW-WORKSPACE"
 
 bp = Blueprint("workspaces", __name__, url_prefix="/workspaces")
-# Workspace calls authorize in their views, so their retry tokens are claimed up front.
-bp.before_request(retry_tokens.claim)
 
 
 def enter_from_header():
@@ -19,6 +17,13 @@ def enter_from_header():
     name = request.headers.get(HEADER, "").strip() or DEFAULT_WORKSPACE
     access.enter(name)
     return workspaces.resolve(name)
+
+
+def _enter(workspace, role=None):
+    """Authorize and count the caller, then claim its retry token: a replay of a stored
+    answer is authorized and counted like any request. Returns the replay, if any."""
+    access.enter(workspace, role)
+    return retry_tokens.claim()
 
 
 def _workspace(row):
@@ -37,7 +42,8 @@ def list_all():
 @bp.post("")
 def create():
     """Create a workspace (201, as MLflow); needs the admin role on every workspace ("*")."""
-    access.enter(principals.ALL_WORKSPACES, "admin")
+    if replay := _enter(principals.ALL_WORKSPACES, "admin"):
+        return replay
     return _workspace(workspaces.create(**parse(schemas.create_workspace))), 201
 
 
@@ -51,16 +57,19 @@ def get(workspace_name):
 @bp.patch("/<workspace_name>")
 def update(workspace_name):
     """Change a workspace's description or artifact root."""
-    access.enter(workspace_name, "admin")
+    if replay := _enter(workspace_name, "admin"):
+        return replay
     return _workspace(workspaces.update(workspace_name, **parse(schemas.update_workspace)))
 
 
 @bp.delete("/<workspace_name>")
 def delete(workspace_name):
     """Delete a workspace (204, as MLflow); ?mode= RESTRICT, CASCADE or SET_DEFAULT."""
-    access.enter(workspace_name, "admin")
     mode = request.args.get("mode", "RESTRICT")
+    access.enter(workspace_name, "admin")
     if mode == "SET_DEFAULT":  # its models move into default: that is a write there
         auth.require(DEFAULT_WORKSPACE, "writer")
+    if replay := retry_tokens.claim():
+        return replay
     workspaces.delete(workspace_name, mode)
     return Response(status=204)

@@ -23,8 +23,10 @@ def _scope():
 
 
 def _policy():
-    return model_entities.TrustPolicy(admin=auth.holds(g.workspace, "admin"),
-                                      approved_filesets=tuple(current_app.config["TRUSTED_FILESETS"]))
+    return model_entities.TrustPolicy(
+        admin=auth.holds(g.workspace, "admin"),
+        approved_filesets=tuple(current_app.config["TRUSTED_FILESETS"]),
+        can_read=lambda workspace: bool(auth.readable([workspace])))
 
 
 @bp.post("")

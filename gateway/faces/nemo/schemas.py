@@ -2,7 +2,9 @@
 import json
 from datetime import datetime, timezone
 
-from marshmallow import EXCLUDE, INCLUDE, Schema, fields, post_dump
+import orjson
+from flask import current_app
+from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, post_dump
 from marshmallow.validate import Length, OneOf, Range, Regexp
 
 from gateway.faces.fields import Text
@@ -86,18 +88,25 @@ class Prompt(Request):
     inference_params = fields.Nested(InferenceParams, allow_none=True)
 
 
+def bounded_document(value):
+    """Free-form JSON documents are stored whole: at most NEMO_MAX_DOCUMENT_BYTES (64 KiB)."""
+    limit = int(current_app.config["NEMO_MAX_DOCUMENT_BYTES"])
+    if value is not None and len(orjson.dumps(value, default=str)) > limit:
+        raise ValidationError(f"Document too large: at most {limit} bytes of JSON.")
+
+
 class EntityFields(Request):
     """What create and update share."""
     description = description()
-    spec = fields.Nested(ModelSpec, allow_none=True)
+    spec = fields.Nested(ModelSpec, allow_none=True, validate=bounded_document)
     finetuning_type = Text(allow_none=True, validate=OneOf(FINETUNING_TYPES))
     fileset = Text(allow_none=True, validate=pattern(REFERENCE, 511))
     base_model = Text(allow_none=True, validate=pattern(MODEL_LINK, 511))
     api_endpoint = fields.Nested(APIEndpoint, allow_none=True)
     backend_format = Text(allow_none=True, validate=OneOf(BACKEND_FORMATS))
     prompt = fields.Nested(Prompt, allow_none=True)
-    custom_fields = fields.Dict(keys=fields.String(), allow_none=True)
-    ownership = fields.Dict(keys=fields.String(), allow_none=True)
+    custom_fields = fields.Dict(keys=fields.String(), allow_none=True, validate=bounded_document)
+    ownership = fields.Dict(keys=fields.String(), allow_none=True, validate=bounded_document)
     model_providers = fields.List(Text(validate=pattern(REFERENCE, 511)), allow_none=True)
     trust_remote_code = fields.Boolean(allow_none=True)
 
