@@ -4,8 +4,10 @@ A synchronous gunicorn worker is held by whoever is connected to it: four client
 request line and then trickle headers (or half a body) stop a four-worker server. Here
 gunicorn's asyncio worker (`-k asgi`) reads every request, headers and whole body, while it
 waits on many connections at once; only a complete request reaches the Flask app, which runs
-in the worker's thread exactly as under a synchronous worker (one request at a time per
-process, so nothing about the database changes). A slow or idle client costs a coroutine.
+in one thread of the worker (asgiref's), one request at a time per process as under a
+synchronous worker, so nothing about the database changes. (A pool of threads per worker was
+measured too: SQLite writers then contend inside each process, and creates fell to 0.37 of
+synchronous workers.) A slow or idle client costs a coroutine.
 
 asgiref's WsgiToAsgi does the bridging; this module adds the one thing it lacks: a body is
 read only up to MAX_CONTENT_LENGTH, so an endless or oversized upload is refused (413 in the
@@ -13,7 +15,7 @@ face's format, from the app) instead of being spooled to disk.
 """
 from tempfile import SpooledTemporaryFile
 
-from asgiref.sync import AsyncToSync, sync_to_async
+from asgiref.sync import AsyncToSync
 from asgiref.wsgi import WsgiToAsgiInstance
 
 from gateway.app import create_app
@@ -58,13 +60,6 @@ class _Request(WsgiToAsgiInstance):
         super().__init__(wsgi_app)
         self.max_body, self.size = max_body, 0
 
-    # asgiref runs every request of a process in one shared thread; a pool lets a worker that
-    # accepted several connections answer them side by side (each thread has its own
-    # database connection, as under gunicorn's threaded workers).
-    @sync_to_async(thread_sensitive=False)
-    def run_wsgi_app(self, body):
-        return _run_wsgi_app(self, body)
-
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return  # no websockets here
@@ -99,10 +94,6 @@ class _Request(WsgiToAsgiInstance):
         environ["CONTENT_LENGTH"] = str(self.size)
         environ.pop("HTTP_TRANSFER_ENCODING", None)
         return environ
-
-
-# asgiref's own request runner (builds the environ, calls the app, sends the answer).
-_run_wsgi_app = WsgiToAsgiInstance.__dict__["run_wsgi_app"].func
 
 
 def _declared_length(scope):

@@ -7,11 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
 
 from tests.conftest import MLFLOW_ROOT, POSTGRES_URL, Server, oci_root
-from tests.test_oci_http import signing_config
 from tests.test_tenants_http import gateway as cli
+from tests.test_tenants_http import register_signing_key
 
 pytestmark = pytest.mark.server
 PLATFORM = "ocid1.p..secure"
@@ -106,16 +105,8 @@ def test_2_anonymous_traffic_has_a_limit_of_its_own_by_address(tmp_path, redis_u
 
 @pytest.fixture(scope="module")
 def signer(hardened, people, tmp_path_factory):
-    config = signing_config()
-    key = serialization.load_pem_private_key(config["key_content"].encode(), None)
-    pem = tmp_path_factory.mktemp("keys") / "public.pem"
-    pem.write_bytes(key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    key_id = f"{config['tenancy']}/{config['user']}/{config['fingerprint']}"
-    cli(hardened, "principal", "create", "oci-sig")
-    cli(hardened, "principal", "add-key", "oci-sig", key_id, str(pem))
-    cli(hardened, "principal", "grant", "oci-sig", "ocid1.p..signed", "admin", "--platform")
-    return config
+    return register_signing_key(hardened, "oci-sig", "ocid1.p..signed", "admin",
+                                tmp_path_factory.mktemp("keys"))
 
 
 def _signed(server, config, method, path, body=None, headers=None):

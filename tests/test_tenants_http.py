@@ -105,20 +105,26 @@ def test_401_403_404_on_each_face(secure_server, tenants):
     assert (hidden.status_code, hidden.json()["code"]) == (404, "NotAuthorizedOrNotFound")
 
 
-@pytest.fixture(scope="module")
-def oci_identity(secure_server, tenants, tmp_path_factory):
-    """An OCI SDK config whose public key is registered for principal 'oci-ann'."""
+def register_signing_key(server, principal, platform, role, folder):
+    """A new OCI SDK config whose public key is registered for a new principal with a role on
+    a platform (through the `gateway` command, as an operator would)."""
     config = signing_config()
     key = serialization.load_pem_private_key(config["key_content"].encode(), None)
-    pem = tmp_path_factory.mktemp("keys") / "public.pem"
+    pem = folder / "public.pem"
     pem.write_bytes(key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     key_id = f"{config['tenancy']}/{config['user']}/{config['fingerprint']}"
-    gateway(secure_server, "principal", "create", "oci-ann")
-    gateway(secure_server, "principal", "add-key", "oci-ann", key_id, str(pem))
-    gateway(secure_server, "principal", "grant", "oci-ann", "ocid1.p..signed", "writer",
-            "--platform")
+    gateway(server, "principal", "create", principal)
+    gateway(server, "principal", "add-key", principal, key_id, str(pem))
+    gateway(server, "principal", "grant", principal, platform, role, "--platform")
     return config
+
+
+@pytest.fixture(scope="module")
+def oci_identity(secure_server, tenants, tmp_path_factory):
+    """An OCI SDK config whose public key is registered for principal 'oci-ann'."""
+    return register_signing_key(secure_server, "oci-ann", "ocid1.p..signed", "writer",
+                                tmp_path_factory.mktemp("keys"))
 
 
 def test_oci_sdk_authenticates_with_a_registered_key(secure_server, oci_identity):
