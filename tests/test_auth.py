@@ -206,3 +206,15 @@ def test_refusals_do_not_burn_retry_tokens(secure):
 def test_unknown_auth_mode_is_refused_at_startup(database_url):
     with pytest.raises(ValueError, match="GATEWAY_AUTH"):
         make_app(database_url, AUTH="sometimes")
+
+
+# Security hardening, item 7 (in-process: this module owns its database on PostgreSQL too).
+def test_7_unknown_users_cost_a_password_hash_too(database_url, monkeypatch):
+    app = make_app(database_url)
+    checked = []
+    real = principals.check_password_hash
+    monkeypatch.setattr(principals, "check_password_hash",
+                        lambda stored, given: checked.append(stored) or real(stored, given))
+    with app.app_context():
+        assert principals.by_password("nobody-at-all", "guess") is None
+    assert len(checked) == 1 and checked[0].startswith(("scrypt:", "pbkdf2:"))
