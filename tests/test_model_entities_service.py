@@ -90,6 +90,17 @@ def test_search_filters_sorts_and_pages(db):
     assert ([r.name for r in rows], total, pages) == (["c-llama"], 3, 2)
 
 
+def test_like_is_a_substring_match_where_underscore_and_percent_are_literal(db):
+    for name in ("a_b", "axb", "a%b", "a\\b", "AXB-2"):
+        model_entities.create(WS, name)
+    names = lambda text: sorted(r.name for r in model_entities.search(  # noqa: E731
+        WS, filter_by={"name": {"$like": text}})[0])
+    assert names("a_b") == ["a_b"]
+    assert names("a%b") == ["a%b"]
+    assert names("axb") == ["AXB-2", "axb"]
+    assert names("a\\b") == ["a\\b"]
+
+
 def test_search_time_and_adapter_filters(db):
     model_entities.create(WS, "old")
     time.sleep(0.02)

@@ -1,11 +1,10 @@
 """NeMo-style list filters ({"field": value | {"$op": value}}) as Peewee conditions."""
 from datetime import datetime
 
-from peewee import SQL, fn
+from peewee import SQL, NodeList, fn
 
 from gateway.exceptions import InvalidFilter
 from gateway.models import ModelAdapter, ModelEntityDetails, RegisteredModel
-from gateway.services.filters import compare
 
 STRING_FIELDS = {
     "name": RegisteredModel.name, "description": RegisteredModel.description,
@@ -55,11 +54,17 @@ def _string(field, column, value):
             result.append(column.in_(values) if op == "$in" else column.not_in(values))
         elif not isinstance(operand, str):
             raise InvalidFilter(f"Filter '{field}' {op} needs a string.")
-        elif op == "$like":  # NeMo's $like: a case-insensitive substring match
-            result.append(compare(column, "ILIKE", f"%{operand}%"))
+        elif op == "$like":  # NeMo's $like: a case-insensitive substring match, in which
+            result.append(_contains(column, operand))  # "_" and "%" are plain characters
         else:
             result.append(column == operand)
     return result
+
+
+def _contains(column, text):
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return NodeList((fn.LOWER(column), SQL("LIKE"), fn.LOWER(f"%{escaped}%"),
+                     SQL("ESCAPE '\\'")))
 
 
 def _time(field, column, value):
