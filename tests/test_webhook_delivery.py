@@ -168,3 +168,36 @@ def test_the_cli_lists_deliveries(database_url, monkeypatch, receiver):
     listed = CliRunner().invoke(main, ["webhooks", "deliveries", "--status", "pending"])
     assert listed.exit_code == 0, listed.output
     assert "registered_model.created" in listed.output and "pending" in listed.output
+
+
+def test_prompt_changes_raise_prompt_events(database_url):
+    import json as jsonlib
+    client = make_app(database_url, WEBHOOK_SECRET_ENCRYPTION_KEY=KEY,
+                      WEBHOOK_ALLOW_PRIVATE_IPS=True).test_client()
+    api = Api(client)
+    events = [{"entity": entity, "action": action} for entity, action in (
+        ("PROMPT", "CREATED"), ("PROMPT_VERSION", "CREATED"), ("PROMPT_TAG", "SET"),
+        ("PROMPT_VERSION_TAG", "SET"), ("PROMPT_ALIAS", "CREATED"),
+        ("REGISTERED_MODEL", "CREATED"), ("MODEL_VERSION", "CREATED"))]
+    assert api.post("webhooks", json={"name": "p", "url": "https://93.184.216.34/hook",
+                                      "events": events}).status_code == 200
+    prompt = [{"key": "mlflow.prompt.is_prompt", "value": "true"}]
+    api.post("registered-models/create", json={"name": "greeting", "tags": prompt})
+    api.post("model-versions/create", json={
+        "name": "greeting", "source": "dummy-source",
+        "tags": prompt + [{"key": "mlflow.prompt.text", "value": "Hello {{name}}!"}]})
+    api.post("registered-models/set-tag", json={"name": "greeting", "key": "k", "value": "v"})
+    api.post("model-versions/set-tag", json={"name": "greeting", "version": "1", "key": "k",
+                                             "value": "v"})
+    api.post("registered-models/alias", json={"name": "greeting", "alias": "live",
+                                              "version": "1"})
+    with client.application.app_context(), database.connection_context():
+        bodies = {(b["entity"], b["action"]): b["data"] for b in
+                  (jsonlib.loads(row.body) for row in WebhookDelivery.select())}
+    assert sorted(bodies) == [("prompt", "created"), ("prompt_alias", "created"),
+                              ("prompt_tag", "set"), ("prompt_version", "created"),
+                              ("prompt_version_tag", "set")]
+    assert bodies[("prompt", "created")] == {"name": "greeting", "tags": {}, "description": ""}
+    assert bodies[("prompt_version", "created")] == {
+        "name": "greeting", "version": "1", "template": "Hello {{name}}!", "tags": {},
+        "description": None}
