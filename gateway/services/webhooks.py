@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from gateway.db import database
+from gateway.db import database, prepared
 from gateway.exceptions import InvalidParameter, NotFound
 from gateway.models import Webhook, WebhookDelivery, WebhookSubscription, now_ms
 from gateway.search import make_page_token, parse_page_token
@@ -255,6 +255,12 @@ def body(workspace, entity, action, data):
 
 
 _queued = threading.local()
+# Runs inside every registry write: compiled once (see db.prepared), not per call.
+_subscribed = prepared(lambda workspace, entity, action: (
+    Webhook.select(Webhook.webhook_id).join(WebhookSubscription)
+    .where(Webhook.workspace == workspace, Webhook.deleted_timestamp.is_null(),
+           Webhook.status == "ACTIVE", WebhookSubscription.entity == entity,
+           WebhookSubscription.action == action)), rows="tuples")
 
 
 def take_queued():
@@ -270,11 +276,7 @@ def emit(workspace, entity, action, data):
     Call inside the transaction of the change: the deliveries commit (or roll back) with it.
     Returns how many deliveries were queued.
     """
-    hooks = [row.webhook_id for row in Webhook.select(Webhook.webhook_id)
-             .join(WebhookSubscription)
-             .where(Webhook.workspace == workspace, Webhook.deleted_timestamp.is_null(),
-                    Webhook.status == "ACTIVE", WebhookSubscription.entity == entity,
-                    WebhookSubscription.action == action)]
+    hooks = [webhook_id for webhook_id, in _subscribed(workspace, entity, action)]
     if not hooks:
         return 0
     text = body(workspace, entity, action, data)
