@@ -4,6 +4,7 @@ import fcntl
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -46,19 +47,33 @@ def test_gateway_serve_metrics_count_every_worker_and_leave_no_folder(tmp_path):
         processes.wait_for(processes.http_ok(f"{base}/health"), 60, "gateway serve", process)
         folders = [p for p in os.listdir(tmp_path) if p.startswith("gateway-metrics-")]
         assert len(folders) == 1
-        with ThreadPoolExecutor(8) as pool:  # concurrent, so several workers answer
-            codes = list(pool.map(lambda _: requests.get(
-                f"{base}{MLFLOW_ROOT}/registered-models/search", timeout=30).status_code,
-                range(60)))
-        assert codes == [200] * 60
+        search = f"{base}{MLFLOW_ROOT}/registered-models/search"
+        # Three connections that have sent half a request each hold one synchronous worker,
+        # so the 57 other searches are answered by the fourth; then the three finish theirs.
+        pinned = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(3)]
+        try:
+            for sock in pinned:
+                sock.sendall(b"GET /api/2.0/mlflow/registered-models/search HTTP/1.1\r\n"
+                             b"Host: x\r\n")
+            time.sleep(1)
+            with ThreadPoolExecutor(4) as pool:
+                codes = list(pool.map(lambda _: requests.get(search, timeout=30).status_code,
+                                      range(57)))
+            for sock in pinned:
+                sock.sendall(b"Connection: close\r\n\r\n")
+                assert sock.recv(64).startswith(b"HTTP/1.1 200")
+        finally:
+            for sock in pinned:
+                sock.close()
+        assert codes == [200] * 57
         answer = requests.get(f"{base}/metrics", timeout=30)
         assert answer.status_code == 200
         assert answer.headers["Content-Type"].count("charset") == 1
         searches = _metric_sum(answer.text, "gateway_requests_total",
                                route="/api/2.0/mlflow/registered-models/search")
         assert searches == 60
-        # More than one worker wrote samples (a single worker's view would miss the others).
-        assert len([f for f in os.listdir(tmp_path / folders[0]) if f.startswith("counter")]) > 1
+        # Every worker wrote samples, and /metrics summed them all.
+        assert len([f for f in os.listdir(tmp_path / folders[0]) if f.startswith("counter")]) == 4
     finally:
         processes.stop(process)
     assert not [p for p in os.listdir(tmp_path) if p.startswith("gateway-metrics-")]
