@@ -121,11 +121,7 @@ class QueuedWritersSqlite(SqliteDatabase):
         lock = getattr(self._writers, "file", None)
         if lock is None:
             lock = self._writers.file = open(f"{self.database}.writers", "ab")  # noqa: SIM115
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            waited = 0.0
-        except BlockingIOError:
-            waited = _flock_within(lock, self.wait_seconds)
+        waited = _flock_within(lock, self.wait_seconds)
         self._writers.held = True
         return waited
 
@@ -136,16 +132,24 @@ class QueuedWritersSqlite(SqliteDatabase):
 
 
 def _flock_within(lock, seconds):
-    """Wait for an exclusive flock on `lock` for at most `seconds`; the seconds it took.
+    """Wait for an exclusive flock on `lock` for at most `seconds`; the seconds it took (0.0
+    when it was free at once, the common case).
 
     flock has no timeout, so the wait polls with LOCK_NB, sleeping 50 us at first and at most
     1 ms between tries (a freed lock is taken within a millisecond; a helper thread blocking
     in flock instead cost a thread start per contended write, half the create throughput).
     OperationalError "database is locked" at the deadline.
     """
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return 0.0
+    except BlockingIOError:
+        pass
     started = time.monotonic()
     deadline, pause = started + seconds, 0.00005
     while True:
+        time.sleep(pause)
+        pause = min(pause * 2, 0.001)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return time.monotonic() - started
@@ -153,8 +157,6 @@ def _flock_within(lock, seconds):
             if time.monotonic() >= deadline:
                 raise OperationalError(f"database is locked: waited {seconds:g} s for the "
                                        "writers' queue") from None
-            time.sleep(pause)
-            pause = min(pause * 2, 0.001)
 
 
 def is_sqlite():

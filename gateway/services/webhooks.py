@@ -298,12 +298,16 @@ def is_prompt_request(tags):
     return (tags.get(PROMPT_TAG) or "false").lower() == "true"
 
 
+def _prompt_tags(tags):
+    """A prompt's tags as MLflow's prompt payloads show them: without the marker tags."""
+    return {k: v for k, v in tags.items() if k not in (PROMPT_TAG, PROMPT_TYPE_TAG)}
+
+
 def model_created(workspace, name, tags, description):
     """registered_model.created, or prompt.created for a prompt (as MLflow's handler)."""
     if is_prompt_request(tags):
-        shown = {k: v for k, v in tags.items() if k not in (PROMPT_TAG, PROMPT_TYPE_TAG)}
         return emit(workspace, "prompt", "created",
-                    {"name": name, "tags": shown, "description": description})
+                    {"name": name, "tags": _prompt_tags(tags), "description": description})
     return emit(workspace, "registered_model", "created",
                 {"name": name, "tags": dict(tags), "description": description})
 
@@ -311,7 +315,7 @@ def model_created(workspace, name, tags, description):
 def version_created(workspace, name, version, source, run_id, tags, description):
     """model_version.created, or prompt_version.created with the prompt's template."""
     if is_prompt_request(tags):
-        shown = {k: v for k, v in tags.items() if k not in (PROMPT_TAG, PROMPT_TYPE_TAG)}
+        shown = _prompt_tags(tags)
         template = shown.pop(PROMPT_TEXT_TAG, None)
         return emit(workspace, "prompt_version", "created",
                     {"name": name, "version": str(version), "template": template, "tags": shown,
