@@ -1,9 +1,13 @@
 """Schema migrations, run once by `gateway db upgrade` before any worker starts."""
+import json
+import uuid
+
 from playhouse.migrate import SchemaMigrator, migrate
 
 from gateway.db import database, is_sqlite
 from gateway.models import (AUTH_MODELS, DEFAULT_WORKSPACE, ENTITY_MODELS, REGISTRY_MODELS,
-                            WEBHOOK_MODELS, ApiToken, ModelVersion, RegisteredModel, RetryToken,
+                            SYSTEM_WORKSPACE, WEBHOOK_MODELS, ApiToken, Grant, ModelAdapter,
+                            ModelEntityDetails, ModelVersion, RegisteredModel, RetryToken,
                             SchemaVersion, Workspace)
 
 
@@ -77,10 +81,48 @@ def _token_expiry():
     _add_columns(ApiToken.expires_at)
 
 
+def _nemo_workspaces():
+    """NeMo's workspace API: ids and audit fields on workspaces and grants, the built-in
+    `system` workspace, a `prompt` flag for filters, and adapter names unique per workspace."""
+    _add_columns(Workspace.uuid, Workspace.last_updated_timestamp, Workspace.created_by,
+                 Workspace.updated_by, Grant.granted_at, Grant.granted_by,
+                 ModelEntityDetails.has_prompt, ModelAdapter.workspace)
+    for (name,) in Workspace.select(Workspace.name).where(Workspace.uuid.is_null()).tuples():
+        Workspace.update(uuid=str(uuid.uuid4())).where(Workspace.name == name).execute()
+    Workspace.insert(name=SYSTEM_WORKSPACE, description="Platform-provided resources"
+                     ).on_conflict_ignore().execute()
+    for row in ModelEntityDetails.select(ModelEntityDetails.id, ModelEntityDetails.document):
+        if json.loads(row.document or "{}").get("prompt") is not None:
+            ModelEntityDetails.update(has_prompt=True).where(
+                ModelEntityDetails.id == row.id).execute()
+    _adapters_unique_per_workspace()
+
+
+def _adapters_unique_per_workspace():
+    # Names were unique per model; two models of one workspace may share one. The later ones
+    # are renamed "<name>-<id>" (printed), since the unique index cannot be built otherwise.
+    taken = set()
+    rows = (ModelAdapter.select(ModelAdapter.id, ModelAdapter.name, RegisteredModel.workspace)
+            .join(RegisteredModel).order_by(ModelAdapter.id).tuples())
+    for adapter_id, name, workspace in rows:
+        if (workspace, name) in taken:
+            print(f"migration: adapter {name!r} in workspace {workspace!r} renamed "
+                  f"{name}-{adapter_id} (adapter names are now unique per workspace)")
+            name = f"{name}-{adapter_id}"
+        taken.add((workspace, name))
+        ModelAdapter.update(workspace=workspace, name=name).where(
+            ModelAdapter.id == adapter_id).execute()
+    table = ModelAdapter._meta.table_name
+    for index in database.get_indexes(table):
+        if index.columns == ["registered_model_id", "name"]:
+            database.execute_sql(f'DROP INDEX "{index.name}"')
+    ModelAdapter._schema.create_indexes(safe=True)
+
+
 # Append only: each entry runs once, in order, inside the upgrade transaction.
 MIGRATIONS = [_initial_schema, _oci_columns_and_retry_tokens, _principals_and_grants,
               _model_entities, _retry_token_workspace, _ids_never_reused, _webhooks,
-              _token_expiry]
+              _token_expiry, _nemo_workspaces]
 
 
 def current_version():

@@ -1,5 +1,6 @@
 """Peewee models of the registry; constraints live in the database, not in Python."""
 import time
+import uuid
 
 from peewee import (SQL, AutoField, BigIntegerField, BooleanField, CharField, ForeignKeyField,
                     IntegerField, Model, NodeList, SqliteDatabase, TextField)
@@ -7,6 +8,8 @@ from peewee import (SQL, AutoField, BigIntegerField, BooleanField, CharField, Fo
 from gateway.db import database
 
 DEFAULT_WORKSPACE = "default"
+# NeMo's built-in workspace for platform-provided resources: read-only but to platform admins.
+SYSTEM_WORKSPACE = "system"
 # MLflow keeps deleted versions as rows in this pseudo-stage, so numbers are never reused.
 DELETED_STAGE = "Deleted_Internal"
 
@@ -48,6 +51,11 @@ class Workspace(BaseModel):
     description = TextField(null=True)
     default_artifact_root = TextField(null=True)
     creation_timestamp = BigIntegerField(default=now_ms)
+    # What NeMo's workspace API adds (null on rows from before it: see services.workspaces).
+    uuid = CharField(max_length=36, null=True, default=lambda: str(uuid.uuid4()))
+    last_updated_timestamp = BigIntegerField(null=True)
+    created_by = CharField(max_length=255, null=True)
+    updated_by = CharField(max_length=255, null=True)
 
 
 class RegisteredModel(BaseModel):
@@ -131,13 +139,16 @@ class ModelEntityDetails(BaseModel):
     base_model = CharField(max_length=511, null=True)
     backend_format = CharField(max_length=32, null=True)
     trust_remote_code = BooleanField(default=False)
+    has_prompt = BooleanField(default=False)  # for NeMo's `prompt` filter
     # JSON: spec, api_endpoint, prompt, custom_fields, ownership, model_providers.
     document = TextField(default="{}")
 
 
 class ModelAdapter(BaseModel):
-    """A fine-tuning adapter trained against a model entity."""
+    """A fine-tuning adapter trained against a model entity, named uniquely in its workspace
+    (usually its model's; NeMo lets it name a model in another workspace it may read)."""
     registered_model = ForeignKeyField(RegisteredModel, on_delete="CASCADE", backref="adapters")
+    workspace = CharField(max_length=63, null=True)  # null only before migration 9 fills it
     name = CharField(max_length=255)
     fileset = CharField(max_length=511)
     finetuning_type = CharField(max_length=32)
@@ -148,7 +159,7 @@ class ModelAdapter(BaseModel):
     updated_at = BigIntegerField(default=now_ms)
 
     class Meta:
-        indexes = ((("registered_model", "name"), True),)
+        indexes = ((("workspace", "name"), True),)
 
 
 ENTITY_MODELS = [ModelEntityDetails, ModelAdapter]
@@ -201,6 +212,8 @@ class Grant(BaseModel):
     principal = ForeignKeyField(Principal, on_delete="CASCADE", backref="grants")
     workspace = CharField(max_length=63)
     role = CharField(max_length=10)
+    granted_at = BigIntegerField(null=True)
+    granted_by = CharField(max_length=255, null=True)
 
     class Meta:
         indexes = ((("principal", "workspace"), True),)

@@ -125,3 +125,16 @@ def workspace_name(name):
             "(lowercase alphanumeric with optional internal hyphens).")
     if name in RESERVED_WORKSPACES:
         raise InvalidParameter(f"Workspace name '{name}' is reserved and cannot be used.")
+
+
+_NEMO_WORKSPACE = re.compile(r"^[a-z][a-z0-9@.+_-]{1,62}$")
+
+
+def nemo_workspace_name(name):
+    """NeMo's resource-name rule for workspaces: a lowercase letter first, 2-63 characters of
+    lowercase letters, digits, hyphens (and, for now, @ . + _), no "--", no "-" at the end."""
+    if not _NEMO_WORKSPACE.match(name) or "--" in name or name.endswith("-"):
+        raise InvalidParameter(
+            f"Invalid workspace name '{name}': it must start with a lowercase letter, be 2-63 "
+            "characters of lowercase letters, digits, hyphens (and @ . + _), with no '--' and "
+            "no '-' at the end.")

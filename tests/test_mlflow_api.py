@@ -190,7 +190,8 @@ def test_workspace_crud(client):
         201, {"workspace": {"name": "team-a", "description": "A"}})
     assert client.post(root, json={"name": "team-a"}).json["error_code"] == (
         "RESOURCE_ALREADY_EXISTS")
-    assert [w["name"] for w in client.get(root).json["workspaces"]] == ["default", "team-a"]
+    assert [w["name"] for w in client.get(root).json["workspaces"]] == ["default", "system",
+                                                                   "team-a"]
     updated = client.patch(f"{root}/team-a", json={"default_artifact_root": "s3://a/m"})
     assert updated.json["workspace"] == {"name": "team-a", "description": "A",
                                          "default_artifact_root": "s3://a/m"}

@@ -5,7 +5,7 @@ import pytest
 
 from gateway.exceptions import (AlreadyExists, InvalidFilter, InvalidParameter, NotFound,
                                 PermissionDenied)
-from gateway.services import model_entities, model_versions, registered_models
+from gateway.services import adapters, model_entities, model_versions, registered_models
 from gateway.services.model_entities import TrustPolicy
 
 WS = "default"
@@ -42,13 +42,18 @@ def test_duplicate_and_missing(db):
         model_entities.delete(WS, "x")
 
 
-def test_update_keeps_fields_left_out_and_bumps_updated_at(db):
-    created = model_entities.create(WS, "m", description="d", project="p/q", fileset="default/a")
+def test_update_keeps_fields_left_out_clears_nulls_and_bumps_updated_at(db):
+    created = model_entities.create(WS, "m", description="d", project="p/q", fileset="default/a",
+                                    backend_format="OPENAI_CHAT", custom_fields={"k": "v"})
     time.sleep(0.005)
-    updated = model_entities.update(WS, "m", {"description": "new", "fileset": None})
+    updated = model_entities.update(WS, "m", {"description": "new", "fileset": None,
+                                              "backend_format": None, "custom_fields": None})
     assert updated.description == "new"
-    assert updated.entity["project"] == "p/q" and updated.entity["fileset"] == "default/a"
+    assert updated.entity["project"] == "p/q"
+    assert (updated.entity["fileset"], updated.entity["backend_format"]) == (None, None)
+    assert updated.entity["custom_fields"] == {}  # NeMo's default, not null
     assert updated.last_updated_timestamp > created.last_updated_timestamp
+    assert model_entities.update(WS, "m", {"description": None}).description == ""
 
 
 def test_trust_remote_code_is_granted_or_refused_never_downgraded(db):
@@ -107,7 +112,7 @@ def test_search_time_and_adapter_filters(db):
     cutoff = time.time()
     time.sleep(0.02)
     model_entities.create(WS, "new")
-    model_entities.create_adapter(WS, "new", "a1", "default/a1", "lora")
+    adapters.create(WS, "new", "a1", "default/a1", "lora")
     from datetime import datetime, timezone
     stamp = datetime.fromtimestamp(cutoff, tz=timezone.utc).isoformat()
     names = lambda f: [r.name for r in model_entities.search(WS, f)[0]]  # noqa: E731
@@ -120,9 +125,13 @@ def test_search_time_and_adapter_filters(db):
 @pytest.mark.parametrize("bad, message", [
     ({"color": "red"}, "Invalid filter field 'color'"),
     ({"name": {"$regex": "x"}}, "Invalid filter operator '$regex'"),
-    ({"created_at": "2026-01-01"}, "needs $gte and/or $lte"),
+    ({"created_at": {"$like": "2026"}}, "Invalid filter operator '$like' for 'created_at'"),
     ({"created_at": {"$gte": "yesterday"}}, "ISO 8601"),
-    ({"created_at": {"$gte": "2026-01-01T00:00:00"}}, "time zone"),
+    ({"base_model": {"name": "x", "size": 1}}, "takes {name: ...}"),
+    ({"finetuning_type": "lorax"}, "Invalid value 'lorax'"),
+    ({"adapters": {"finetuning_type": {"$in": ["lora", "nope"]}}}, "Invalid value 'nope'"),
+    ({"$or": []}, "non-empty list"),
+    ({"$not": "name"}, "non-empty object"),
     ({"adapters": "maybe"}, "true or false"),
     ({"name": {"$in": [1, 2]}}, "list of strings"),
 ])
@@ -133,15 +142,22 @@ def test_search_rejects_bad_filters(db, bad, message):
 
 def test_adapters_lifecycle(db):
     model_entities.create(WS, "m")
-    adapter = model_entities.create_adapter(WS, "m", "a1", "default/a1", "lora",
-                                            lora_config={"rank": 8})
+    model_entities.create(WS, "other")
+    adapter = adapters.create(WS, "m", "a1", "default/a1", "lora", lora_config={"rank": 8})
     assert (adapter.name, adapter.enabled) == ("a1", True)
-    with pytest.raises(AlreadyExists, match="Model adapter already exists: default/m/a1"):
-        model_entities.create_adapter(WS, "m", "a1", "default/a1", "lora")
-    assert model_entities.update_adapter(WS, "m", "a1", {"enabled": False}).enabled is False
+    with pytest.raises(AlreadyExists, match="Model adapter already exists: default/a1"):
+        adapters.create(WS, "m", "a1", "default/a1", "lora")
+    with pytest.raises(AlreadyExists):  # unique in the workspace, not per model
+        adapters.create(WS, "other", "a1", "default/a1", "lora")
+    assert adapters.update(WS, "a1", {"enabled": False}, model_name="m").enabled is False
+    with pytest.raises(NotFound):  # a1 is not the other model's
+        adapters.update(WS, "a1", {"enabled": True}, model_name="other")
+    assert adapters.update(WS, "a1", {"description": "x"}).description == "x"
+    assert adapters.update(WS, "a1", {"description": None, "fileset": None}).description is None
+    assert adapters.get(WS, "a1").fileset == "default/a1"  # null leaves a required field be
     assert [a.name for a in model_entities.get(WS, "m").adapter_rows] == ["a1"]
-    model_entities.delete_adapter(WS, "m", "a1")
+    adapters.delete(WS, "a1", model_name="m")
     with pytest.raises(NotFound, match="Adapter a1 with workspace 'default'"):
-        model_entities.delete_adapter(WS, "m", "a1")
+        adapters.delete(WS, "a1", model_name="m")
     with pytest.raises(NotFound):
-        model_entities.create_adapter(WS, "ghost", "a1", "default/a1", "lora")
+        adapters.create(WS, "ghost", "a1", "default/a1", "lora")

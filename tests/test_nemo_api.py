@@ -217,7 +217,7 @@ def test_list_filters_json_and_bracket(nemo):
 
 @pytest.mark.parametrize("query, status", [
     ("filter[colour]=red", 400), ('filter={"colour":"red"}', 400), ("filter={bad json", 400),
-    ('filter=name:"x"', 400), ("filter[name][$regex]=x", 400), ("page=0", 422),
+    ('filter=name:x', 400), ('filter=name:"x" OR', 400), ("filter[name][$regex]=x", 400), ("page=0", 422),
     ("page=abc", 422), ("page_size=0", 422), ("sort=size", 422),
 ])
 def test_bad_list_queries(nemo, query, status):

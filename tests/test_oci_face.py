@@ -41,7 +41,7 @@ def test_reads_of_an_unknown_platform_create_nothing(client, api):
     ghost = Api(client, oci_root("ocid1.p.ghost"))
     assert ghost.get("registered-models/search").json == {}
     workspaces = client.get("/api/3.0/mlflow/workspaces").json["workspaces"]
-    assert [w["name"] for w in workspaces] == ["default"]
+    assert [w["name"] for w in workspaces] == ["default", "system"]
 
 
 @pytest.mark.parametrize("method, path, body, status, code", [

@@ -124,8 +124,12 @@ def _basic(value):
 
 
 def _role(principal, workspace):
-    return _remembered("roles").get(
-        (principal.id, workspace), lambda: (principals.role_in(principal.id, workspace), True))
+    def look_up():
+        # Only roles held are remembered: a grant (a workspace just created, a member just
+        # added) applies at once everywhere; a revocation within AUTH_CACHE_SECONDS.
+        role = principals.role_in(principal.id, workspace)
+        return role, role is not None
+    return _remembered("roles").get((principal.id, workspace), look_up)
 
 
 def caller():

@@ -5,22 +5,31 @@ gets versions through MLflow or OCI, and a model registered through MLflow is li
 """
 import fnmatch
 import json
-import math
 from typing import NamedTuple
 
-from peewee import JOIN, IntegrityError
+from peewee import JOIN, SQL, IntegrityError, fn
 
 from gateway.db import database
-from gateway.exceptions import AlreadyExists, InvalidParameter, NotFound, PermissionDenied
+from gateway.exceptions import (AlreadyExists, InvalidFilter, InvalidParameter, NotFound,
+                                PermissionDenied)
 from gateway.models import ModelAdapter, ModelEntityDetails, RegisteredModel, now_ms
 from gateway.services import entity_filters, filters, registered_models
 
+FINETUNING_TYPES = (
+    "lora_merged", "all_weights", "last_layer", "top_layers", "gradual_unfreezing", "bias_only",
+    "attention_only", "lora", "qlora", "adalora", "dora", "lora_plus", "prompt_tuning",
+    "prefix_tuning", "p_tuning", "p_tuning_v2", "soft_prompt", "ppo", "dpo", "cdpo", "ipo",
+    "orpo", "kto", "rrhf", "grpo")
+# The adapters a LoRA deployment serves (lora_merged is merged into the weights: no adapter).
+LORA_TYPES = ("lora", "qlora", "adalora", "dora", "lora_plus")
 COLUMNS = ("project", "fileset", "finetuning_type", "base_model", "backend_format")
 DOCUMENT = ("spec", "api_endpoint", "prompt", "custom_fields", "ownership", "model_providers")
 # NeMo's defaults, also for registered models that never had entity details.
 DEFAULTS = {**{name: None for name in DOCUMENT}, "custom_fields": {}, "model_providers": []}
 SORTS = {"name": RegisteredModel.name, "created_at": RegisteredModel.creation_timestamp,
          "updated_at": RegisteredModel.last_updated_timestamp}
+ADAPTER_SORTS = {"name": ModelAdapter.name, "created_at": ModelAdapter.created_at,
+                 "updated_at": ModelAdapter.updated_at}
 
 
 def _everyone(workspace):
@@ -55,6 +64,8 @@ def _load(rows):
                         .order_by(ModelAdapter.created_at, ModelAdapter.id)):
             adapters[adapter.registered_model_id].append(adapter)
     for row in rows:
+        # An adapter another workspace trained on this model is that workspace's business.
+        adapters[row.id] = [a for a in adapters[row.id] if a.workspace == row.workspace_id]
         for adapter in adapters[row.id]:
             adapter.registered_model = row
         details = getattr(row, "details", None)
@@ -101,6 +112,7 @@ def _check_base_model(workspace, base_model, policy):
 def _save_details(model_id, entity):
     values = {name: entity.get(name) for name in COLUMNS}
     values["trust_remote_code"] = bool(entity.get("trust_remote_code"))
+    values["has_prompt"] = entity.get("prompt") is not None
     values["document"] = json.dumps({name: entity.get(name) for name in DOCUMENT})
     (ModelEntityDetails.insert(registered_model=model_id, **values)
      .on_conflict(conflict_target=[ModelEntityDetails.registered_model], update=values)
@@ -125,8 +137,9 @@ def create(workspace, name, policy=TrustPolicy(), user_id=None, description=None
 
 
 def update(workspace, name, changes, policy=TrustPolicy()):
-    """Change the fields given; fields left out (or null) keep their values."""
-    changes = {key: value for key, value in changes.items() if value is not None}
+    """Change the fields given; fields left out keep their values, null clears one."""
+    changes = {key: DEFAULTS.get(key) if value is None else value
+               for key, value in changes.items()}
     with database.atomic():
         current = get(workspace, name)
         entity = {**current.entity, **changes}
@@ -139,7 +152,7 @@ def update(workspace, name, changes, policy=TrustPolicy()):
             _check_base_model(workspace, changes["base_model"], policy)
         fields = {RegisteredModel.last_updated_timestamp: now_ms()}
         if "description" in changes:
-            fields[RegisteredModel.description] = changes.pop("description")
+            fields[RegisteredModel.description] = changes.pop("description") or ""
         RegisteredModel.update(fields).where(RegisteredModel.id == current.id).execute()
         _save_details(current.id, entity)
     return get(workspace, name)
@@ -155,62 +168,62 @@ def delete(workspace, name):
 
 def search(workspace, filter_by=None, sort="created_at", page=1, page_size=100):
     """One page of entities and the totals: (rows, total_results, total_pages)."""
-    if page < 1 or page_size < 1:
-        raise InvalidParameter("page and page_size must be positive integers.")
-    column = SORTS[sort.removeprefix("-")]
     query = _query(workspace).where(*filters.registered_model_conditions([]),
-                                    *entity_filters.conditions(filter_by or {}))
-    total = query.count()
-    order = column.desc() if sort.startswith("-") else column.asc()
-    rows = list(query.order_by(order, RegisteredModel.id).paginate(page, page_size))
-    return _load(rows), total, math.ceil(total / page_size)
+                                    *entity_filters.conditions(filter_by, FILTERS))
+    rows, total, pages = entity_filters.page_of(query, SORTS, sort, RegisteredModel.id, page,
+                                                page_size)
+    return _load(rows), total, pages
 
 
-def _find_adapter(workspace, model_name, adapter):
-    model = get(workspace, model_name)
-    row = next((a for a in model.adapter_rows if a.name == adapter), None)
-    if row is None:
-        raise NotFound(f"Adapter {adapter} with workspace '{workspace}' and model name "
-                       f"'{model_name}' not found")
-    return model, row
+def _adapters_of_model(*conditions):
+    rows = ModelAdapter.select(SQL("1")).where(
+        ModelAdapter.registered_model == RegisteredModel.id,
+        ModelAdapter.workspace == RegisteredModel.workspace, *conditions)
+    return fn.EXISTS(rows)
 
 
-def _touch(model_id):
-    RegisteredModel.update(last_updated_timestamp=now_ms()).where(
-        RegisteredModel.id == model_id).execute()
+def _base_model(field, value):
+    column = ModelEntityDetails.base_model
+    if isinstance(entity_filters.plain(value), bool) or value in ("true", "false"):
+        return entity_filters.is_set(column)(field, value)
+    if isinstance(value, dict) and "name" in value:  # {name: StringFilter}
+        if len(value) != 1:
+            raise InvalidFilter("Filter 'base_model' takes {name: ...}, a name, or true/false.")
+        return entity_filters.string(column)("base_model.name", value["name"])
+    return entity_filters.string(column)(field, value)
 
 
-def create_adapter(workspace, model_name, name, fileset, finetuning_type, description=None,
-                   enabled=True, lora_config=None):
-    """Add an adapter to an entity; names are unique per entity."""
-    model = get(workspace, model_name)
-    try:
-        with database.atomic():
-            adapter = ModelAdapter.create(
-                registered_model=model.id, name=name, fileset=fileset,
-                finetuning_type=finetuning_type, description=description, enabled=enabled,
-                lora_config=json.dumps(lora_config) if lora_config else None)
-            _touch(model.id)
-    except IntegrityError:
-        raise AlreadyExists(f"Model adapter already exists: {workspace}/{model_name}/{name}"
-                            ) from None
-    return adapter
+def _finetuning_type(field, value):
+    column = ModelEntityDetails.finetuning_type
+    if isinstance(entity_filters.plain(value), bool) or value in ("true", "false"):
+        return entity_filters.is_set(column)(field, value)
+    return entity_filters.string(column, FINETUNING_TYPES)(field, value)
 
 
-def update_adapter(workspace, model_name, adapter, changes):
-    """Change an adapter's description, enabled flag or fileset."""
-    changes = {key: value for key, value in changes.items() if value is not None}
-    with database.atomic():
-        _, row = _find_adapter(workspace, model_name, adapter)
-        ModelAdapter.update(updated_at=now_ms(), **changes).where(
-            ModelAdapter.id == row.id).execute()
-        _touch(row.registered_model_id)
-    return ModelAdapter.get_by_id(row.id)
+def _adapters(field, value):
+    if isinstance(value, dict) and "finetuning_type" in value:  # FinetuningTypeFilter
+        if len(value) != 1:
+            raise InvalidFilter("Filter 'adapters' takes true/false or {finetuning_type: ...}.")
+        kind = entity_filters.string(ModelAdapter.finetuning_type, FINETUNING_TYPES)(
+            "adapters.finetuning_type", value["finetuning_type"])
+        return _adapters_of_model(kind)
+    return entity_filters.flag(_adapters_of_model)(field, value)
 
 
-def delete_adapter(workspace, model_name, adapter):
-    """Remove an adapter from an entity."""
-    with database.atomic():
-        _, row = _find_adapter(workspace, model_name, adapter)
-        row.delete_instance()
-        _touch(row.registered_model_id)
+FILTERS = {
+    "name": entity_filters.string(RegisteredModel.name),
+    "description": entity_filters.string(RegisteredModel.description),
+    "workspace": entity_filters.string(RegisteredModel.workspace),
+    "project": entity_filters.string(ModelEntityDetails.project),
+    "fileset": entity_filters.string(ModelEntityDetails.fileset),
+    "base_model": _base_model,
+    "finetuning_type": _finetuning_type,
+    "adapters": _adapters,
+    # Models served with LoRA: an enabled adapter of a LoRA kind.
+    "lora_enabled": entity_filters.flag(lambda: _adapters_of_model(
+        ModelAdapter.enabled == True, ModelAdapter.finetuning_type.in_(LORA_TYPES))),  # noqa: E712
+    "prompt": entity_filters.flag(
+        lambda: fn.COALESCE(ModelEntityDetails.has_prompt, False) == True),  # noqa: E712
+    "created_at": entity_filters.timestamp(RegisteredModel.creation_timestamp),
+    "updated_at": entity_filters.timestamp(RegisteredModel.last_updated_timestamp),
+}

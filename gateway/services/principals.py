@@ -101,7 +101,7 @@ def add_key(name, key_id, public_key_pem):
         raise AlreadyExists(f"API key '{key_id}' is already registered.") from None
 
 
-def grant(name, workspace, role):
+def grant(name, workspace, role, granted_by=None):
     """Give a principal a role in an existing workspace (replacing any role it had there).
 
     Grants live and die with their workspace (services.workspaces.delete removes them), so a
@@ -113,7 +113,8 @@ def grant(name, workspace, role):
     if workspace != ALL_WORKSPACES and not Workspace.select().where(
             Workspace.name == workspace).exists():
         raise NotFound(f"Workspace '{workspace}' not found")
-    (Grant.insert(principal=principal, workspace=workspace, role=role)
+    (Grant.insert(principal=principal, workspace=workspace, role=role, granted_at=now_ms(),
+                  granted_by=granted_by)
      .on_conflict(conflict_target=[Grant.principal, Grant.workspace], update={Grant.role: role})
      .execute())
 

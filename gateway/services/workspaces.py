@@ -3,28 +3,42 @@ import hashlib
 
 from peewee import IntegrityError
 
+from peewee import fn
+
 from gateway import validation
 from gateway.db import database, prepared
 from gateway.exceptions import AlreadyExists, Conflict, InvalidParameter, NotFound
-from gateway.models import DEFAULT_WORKSPACE, Grant, RegisteredModel, Workspace
+from gateway.models import (DEFAULT_WORKSPACE, SYSTEM_WORKSPACE, Grant, ModelAdapter,
+                            RegisteredModel, Workspace, now_ms)
+from gateway.services import entity_filters, principals
 
 DELETE_MODES = ("RESTRICT", "CASCADE", "SET_DEFAULT")
+BUILT_IN = (DEFAULT_WORKSPACE, SYSTEM_WORKSPACE)
+_UPDATED = fn.COALESCE(Workspace.last_updated_timestamp, Workspace.creation_timestamp)
+SORTS = {"name": Workspace.name, "created_at": Workspace.creation_timestamp,
+         "updated_at": _UPDATED}
+FILTERS = {"name": entity_filters.string(Workspace.name),
+           "description": entity_filters.string(Workspace.description),
+           "created_by": entity_filters.string(Workspace.created_by),
+           "created_at": entity_filters.timestamp(Workspace.creation_timestamp),
+           "updated_at": entity_filters.timestamp(_UPDATED)}
 
 
-def resolve(name):
-    """The workspace a request names (default when none), or NotFound."""
+def resolve(name, rule=validation.workspace_name):
+    """The workspace a request names (default when none), or NotFound; `rule` checks the
+    name first (MLflow's by default, a face may pass its own)."""
     if not name or name == DEFAULT_WORKSPACE:
         return DEFAULT_WORKSPACE
-    validation.workspace_name(name)
+    rule(name)
     if not Workspace.select().where(Workspace.name == name).exists():
         raise NotFound(f"Workspace '{name}' not found")
     return name
 
 
-def get(name):
+def get(name, rule=validation.workspace_name):
     """One workspace, or NotFound."""
     if name != DEFAULT_WORKSPACE:
-        validation.workspace_name(name)
+        rule(name)
     workspace = Workspace.get_or_none(Workspace.name == name)
     if workspace is None:
         raise NotFound(f"Workspace '{name}' not found")
@@ -36,21 +50,34 @@ def list_all():
     return list(Workspace.select().order_by(Workspace.name))
 
 
-def create(name, description=None, default_artifact_root=None):
-    """Create a workspace; `default` is reserved."""
-    if name == DEFAULT_WORKSPACE:
+def search(filter_by=None, sort="created_at", page=1, page_size=100, among=None):
+    """One page of workspaces (of the names in `among`, if given): (rows, total, pages)."""
+    query = Workspace.select().where(*entity_filters.conditions(filter_by, FILTERS))
+    if among is not None:
+        query = query.where(Workspace.name.in_(list(among)))
+    return entity_filters.page_of(query, SORTS, sort, Workspace.name, page, page_size)
+
+
+def create(name, description=None, default_artifact_root=None, admin=None, created_by=None,
+           rule=validation.workspace_name):
+    """Create a workspace; `admin` (a principal's name) gets the admin role there."""
+    if name == DEFAULT_WORKSPACE:  # MLflow's answer; `system` exists, so it is a conflict
         raise InvalidParameter(f"The '{DEFAULT_WORKSPACE}' workspace is reserved and cannot be "
                                "created")
-    validation.workspace_name(name)
+    rule(name)
     try:
         with database.atomic():
-            return Workspace.create(name=name, description=description,
-                                    default_artifact_root=default_artifact_root or None)
+            row = Workspace.create(name=name, description=description,
+                                   default_artifact_root=default_artifact_root or None,
+                                   created_by=created_by, updated_by=created_by)
+            if admin is not None:
+                principals.grant(admin, name, "admin", granted_by=admin)
+            return row
     except IntegrityError:
         raise AlreadyExists(f"Workspace '{name}' already exists.") from None
 
 
-def update(name, **changes):
+def update(name, updated_by=None, rule=validation.workspace_name, **changes):
     """Change the fields given (None means "leave as is"); an empty string clears the root."""
     changes = {key: value for key, value in changes.items() if value is not None}
     if not changes:
@@ -58,17 +85,17 @@ def update(name, **changes):
     if "default_artifact_root" in changes:
         changes["default_artifact_root"] = changes["default_artifact_root"] or None
     with database.atomic():
-        get(name)
-        Workspace.update(**changes).where(Workspace.name == name).execute()
-    return get(name)
+        get(name, rule)
+        Workspace.update(last_updated_timestamp=now_ms(), updated_by=updated_by,
+                         **changes).where(Workspace.name == name).execute()
+    return get(name, rule)
 
 
-def delete(name, mode="RESTRICT"):
+def delete(name, mode="RESTRICT", rule=validation.workspace_name):
     """Delete a workspace; mode decides what happens to its models."""
-    if name == DEFAULT_WORKSPACE:
-        raise InvalidParameter(f"The '{DEFAULT_WORKSPACE}' workspace is reserved and cannot be "
-                               "deleted")
-    validation.workspace_name(name)
+    if name in BUILT_IN:
+        raise InvalidParameter(f"The '{name}' workspace is reserved and cannot be deleted")
+    rule(name)
     if mode not in DELETE_MODES:
         raise InvalidParameter(f"Invalid deletion mode '{mode}'. "
                                f"Must be one of: {', '.join(DELETE_MODES)}")
@@ -82,6 +109,7 @@ def delete(name, mode="RESTRICT"):
                            "before deleting the workspace.")
         if mode == "SET_DEFAULT":
             _move_to_default(name)
+        ModelAdapter.delete().where(ModelAdapter.workspace == name).execute()
         Workspace.delete().where(Workspace.name == name).execute()
         Grant.delete().where(Grant.workspace == name).execute()  # a new namesake starts clean
 

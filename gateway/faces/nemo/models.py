@@ -1,13 +1,14 @@
-"""NeMo Platform's model entities: /apis/models/v2/workspaces/{workspace}/models."""
+"""NeMo Platform's model entities and adapters: /apis/models/v2/workspaces/{workspace}/..."""
 from flask import Blueprint, Response, current_app, g
 
 from gateway import access, auth, retry_tokens
 from gateway.faces.nemo import schemas
-from gateway.faces.nemo.parsing import body, list_filter, query
-from gateway.services import model_entities, workspaces
+from gateway.faces.nemo.filtering import from_request
+from gateway.faces.nemo.parsing import body, query
+from gateway.services import adapters, model_entities, workspaces
+from gateway.validation import nemo_workspace_name
 
-bp = Blueprint("nemo_models", __name__,
-               url_prefix="/apis/models/v2/workspaces/<workspace>/models")
+bp = Blueprint("nemo_models", __name__, url_prefix="/apis/models/v2/workspaces/<workspace>")
 
 
 @bp.url_value_preprocessor
@@ -18,7 +19,7 @@ def _take_workspace(endpoint, values):
 @bp.before_request
 def _scope():
     access.enter(g.nemo_workspace)
-    g.workspace = workspaces.resolve(g.nemo_workspace)
+    g.workspace = workspaces.resolve(g.nemo_workspace, nemo_workspace_name)
     return retry_tokens.claim()
 
 
@@ -29,7 +30,15 @@ def _policy():
         can_read=lambda workspace: bool(auth.readable([workspace])))
 
 
-@bp.post("")
+def _page(args, rows, total, pages, schema):
+    return {"data": schema.dump(rows),
+            "pagination": {"page": args["page"], "page_size": args["page_size"],
+                           "current_page_size": len(rows), "total_pages": pages,
+                           "total_results": total},
+            "sort": args["sort"]}
+
+
+@bp.post("/models")
 def create():
     """Create a model entity (201)."""
     row = model_entities.create(g.workspace, policy=_policy(), user_id=g.user,
@@ -37,56 +46,87 @@ def create():
     return schemas.model_entity_schema.dump(row), 201
 
 
-@bp.get("")
+@bp.get("/models")
 def list_all():
     """A page of model entities, filtered and sorted."""
     args = query(schemas.list_models)
-    rows, total, pages = model_entities.search(g.workspace, list_filter(), args["sort"],
+    rows, total, pages = model_entities.search(g.workspace, from_request(), args["sort"],
                                                args["page"], args["page_size"])
-    return {"data": schemas.listed_model_entities_schema.dump(rows),
-            "pagination": {"page": args["page"], "page_size": args["page_size"],
-                           "current_page_size": len(rows), "total_pages": pages,
-                           "total_results": total},
-            "sort": args["sort"]}
+    return _page(args, rows, total, pages, schemas.listed_model_entities_schema)
 
 
-@bp.get("/<name>")
+@bp.get("/models/<name>")
 def get(name):
     """One model entity."""
     return schemas.model_entity_schema.dump(model_entities.get(g.workspace, name))
 
 
-@bp.patch("/<name>")
+@bp.patch("/models/<name>")
 def update(name):
-    """Change the fields given; the others keep their values."""
+    """Change the fields given (null clears one); the others keep their values."""
     row = model_entities.update(g.workspace, name, body(schemas.update_model), _policy())
     return schemas.model_entity_schema.dump(row)
 
 
-@bp.delete("/<name>")
+@bp.delete("/models/<name>")
 def delete(name):
     """Delete a model entity (204)."""
     model_entities.delete(g.workspace, name)
     return Response(status=204)
 
 
-@bp.post("/<name>/adapters")
-def create_adapter(name):
-    """Add an adapter to a model (201)."""
-    row = model_entities.create_adapter(g.workspace, name, **body(schemas.create_adapter))
+@bp.post("/models/<name>/adapters")
+def create_model_adapter(name):
+    """Add an adapter to a model of this workspace (201)."""
+    row = adapters.create(g.workspace, name, **body(schemas.create_adapter))
     return schemas.adapter_schema.dump(row), 201
 
 
-@bp.patch("/<name>/adapters/<adapter>")
-def update_adapter(name, adapter):
+@bp.patch("/models/<name>/adapters/<adapter>")
+def update_model_adapter(name, adapter):
     """Change an adapter's description, enabled flag or fileset."""
-    row = model_entities.update_adapter(g.workspace, name, adapter,
-                                        body(schemas.update_adapter))
+    row = adapters.update(g.workspace, adapter, body(schemas.update_adapter), model_name=name)
     return schemas.adapter_schema.dump(row)
 
 
-@bp.delete("/<name>/adapters/<adapter>")
-def delete_adapter(name, adapter):
+@bp.delete("/models/<name>/adapters/<adapter>")
+def delete_model_adapter(name, adapter):
     """Remove an adapter (204)."""
-    model_entities.delete_adapter(g.workspace, name, adapter)
+    adapters.delete(g.workspace, adapter, model_name=name)
+    return Response(status=204)
+
+
+@bp.post("/adapters")
+def create_adapter():
+    """Add an adapter to the workspace, trained on the model it names (201)."""
+    row = adapters.create(g.workspace, policy=_policy(), **body(schemas.create_workspace_adapter))
+    return schemas.adapter_schema.dump(row), 201
+
+
+@bp.get("/adapters")
+def list_adapters():
+    """A page of the workspace's adapters, filtered and sorted."""
+    args = query(schemas.list_adapters)
+    rows, total, pages = adapters.search(g.workspace, from_request(), args["sort"],
+                                         args["page"], args["page_size"])
+    return _page(args, rows, total, pages, schemas.adapters_schema)
+
+
+@bp.get("/adapters/<name>")
+def get_adapter(name):
+    """One adapter of the workspace."""
+    return schemas.adapter_schema.dump(adapters.get(g.workspace, name))
+
+
+@bp.patch("/adapters/<name>")
+def update_adapter(name):
+    """Change an adapter's description, enabled flag or fileset."""
+    return schemas.adapter_schema.dump(
+        adapters.update(g.workspace, name, body(schemas.update_adapter)))
+
+
+@bp.delete("/adapters/<name>")
+def delete_adapter(name):
+    """Remove an adapter (204)."""
+    adapters.delete(g.workspace, name)
     return Response(status=204)

@@ -8,16 +8,12 @@ from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, post_
 from marshmallow.validate import Length, OneOf, Range, Regexp
 
 from gateway.faces.fields import Text
+from gateway.services.model_entities import FINETUNING_TYPES
 
 NAME = r"^[\w\-.]+$"
 PROJECT = r"^[\w\-./]+$"
 REFERENCE = r"^[\w\-.]+/[\w\-.]+$"          # {workspace}/{name}
 MODEL_LINK = r"^([\w\-.]+/)?[\w\-.]+$"      # {name} or {workspace}/{name}
-FINETUNING_TYPES = (
-    "lora_merged", "all_weights", "last_layer", "top_layers", "gradual_unfreezing", "bias_only",
-    "attention_only", "lora", "qlora", "adalora", "dora", "lora_plus", "prompt_tuning",
-    "prefix_tuning", "p_tuning", "p_tuning_v2", "soft_prompt", "ppo", "dpo", "cdpo", "ipo",
-    "orpo", "kto", "rrhf", "grpo")
 BACKEND_FORMATS = ("OPENAI_CHAT", "ANTHROPIC_MESSAGES")
 SORTS = ("name", "-name", "created_at", "-created_at", "updated_at", "-updated_at")
 
@@ -141,6 +137,15 @@ class CreateAdapter(Request):
     lora_config = fields.Nested(Lora, allow_none=True)
 
 
+class CreateWorkspaceAdapter(CreateAdapter):
+    """The workspace-level create names its model: "{name}" here, or "{workspace}/{name}"."""
+    model = Text(required=True, validate=pattern(MODEL_LINK, 511))
+
+
+class ListAdapters(ListModels):
+    sort = Text(load_default="created_at", validate=OneOf(SORTS))
+
+
 class UpdateAdapter(Request):
     description = description()
     enabled = fields.Boolean(allow_none=True)
@@ -155,7 +160,7 @@ def iso(millis):
 
 class AdapterSchema(Schema):
     name = fields.String()
-    workspace = fields.Function(lambda a: a.registered_model.workspace_id)
+    workspace = fields.String()
     fileset = fields.String()
     finetuning_type = fields.String()
     description = fields.String(allow_none=True)
@@ -206,7 +211,10 @@ create_model = CreateModel()
 update_model = UpdateModel()
 list_models = ListModels()
 create_adapter = CreateAdapter()
+create_workspace_adapter = CreateWorkspaceAdapter()
+list_adapters = ListAdapters()
 update_adapter = UpdateAdapter()
 model_entity_schema = ModelEntitySchema()
 listed_model_entities_schema = ListedModelEntitySchema(many=True)
 adapter_schema = AdapterSchema()
+adapters_schema = AdapterSchema(many=True)
