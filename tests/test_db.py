@@ -148,3 +148,41 @@ def test_upgrade_rebuilds_an_old_sqlite_registry_with_ids_never_reused(tmp_path)
 def _table_sql(database, table):
     return database.execute_sql("SELECT sql FROM sqlite_master WHERE name = ?",
                                 (table,)).fetchone()[0]
+
+
+def test_upgrade_9_fills_workspace_ids_prompt_flags_and_makes_adapter_names_unique(
+        tmp_path, monkeypatch, capsys):
+    from gateway import migrations
+    from gateway.db import database
+    from gateway.models import ModelAdapter, ModelEntityDetails, RegisteredModel, Workspace
+    database.initialize(open_database(f"sqlite:///{tmp_path / 'v8.db'}"))
+    try:
+        monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:8])
+        migrations.upgrade()
+        # A database of before step 9: no system workspace, no ids, adapters unscoped.
+        Workspace.delete().where(Workspace.name == "system").execute()
+        Workspace.update(uuid=None).execute()
+        Workspace.insert(name="team", uuid=None).execute()
+        first = RegisteredModel.create(workspace="team", name="m1")
+        second = RegisteredModel.create(workspace="team", name="m2")
+        for model in (first, second):
+            ModelAdapter.insert(registered_model=model.id, workspace=None, name="a1",
+                                fileset="team/a", finetuning_type="lora").execute()
+        ModelEntityDetails.insert(registered_model=first.id, has_prompt=False,
+                                  document='{"prompt": {"system_prompt": "hi"}}').execute()
+        ModelEntityDetails.insert(registered_model=second.id, has_prompt=False,
+                                  document='{"prompt": null}').execute()
+        monkeypatch.undo()
+
+        assert migrations.upgrade() == [9]
+        ids = {w.name: w.uuid for w in Workspace.select()}
+        assert set(ids) == {"default", "system", "team"} and all(ids.values())
+        assert len(set(ids.values())) == 3
+        adapters = [(a.workspace, a.name) for a in ModelAdapter.select().order_by(ModelAdapter.id)]
+        assert adapters == [("team", "a1"), ("team", "a1-2")]
+        assert "renamed a1-2" in capsys.readouterr().out
+        flags = {d.registered_model_id: d.has_prompt for d in ModelEntityDetails.select()}
+        assert flags == {first.id: True, second.id: False}
+        assert migrations.upgrade() == []
+    finally:
+        database.close()

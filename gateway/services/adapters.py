@@ -53,7 +53,7 @@ def get(workspace, name, model_name=None):
 
 def search(workspace, filter_by=None, sort="created_at", page=1, page_size=100):
     """One page of the workspace's adapters: (rows, total_results, total_pages)."""
-    query = _query(workspace).where(*entity_filters.conditions(filter_by, FILTERS))
+    query = entity_filters.apply(_query(workspace), filter_by, FILTERS)
     return entity_filters.page_of(query, SORTS, sort, ModelAdapter.id, page, page_size)
 
 

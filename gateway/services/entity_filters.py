@@ -28,6 +28,11 @@ def conditions(tree, fields):
     return [] if not tree else [_node(tree, fields)]
 
 
+def apply(query, tree, fields):
+    """The query narrowed by a filter tree (unchanged for none)."""
+    return query.where(*conditions(tree, fields)) if tree else query
+
+
 def _node(tree, fields):
     if not isinstance(tree, dict) or not tree:
         raise InvalidFilter("A filter must be a non-empty object of fields and operators.")

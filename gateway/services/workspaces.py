@@ -52,7 +52,7 @@ def list_all():
 
 def search(filter_by=None, sort="created_at", page=1, page_size=100, among=None):
     """One page of workspaces (of the names in `among`, if given): (rows, total, pages)."""
-    query = Workspace.select().where(*entity_filters.conditions(filter_by, FILTERS))
+    query = entity_filters.apply(Workspace.select(), filter_by, FILTERS)
     if among is not None:
         query = query.where(Workspace.name.in_(list(among)))
     return entity_filters.page_of(query, SORTS, sort, Workspace.name, page, page_size)
