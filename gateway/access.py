@@ -19,6 +19,7 @@ def enter(workspace, role=None, hide=False):
 
 
 def count(workspace):
-    """Count the request against the workspace's and the caller's rate limits."""
+    """Count the request against the workspace's (None: no workspace) and the caller's rate
+    limits."""
     principal = g.get("principal")
     traffic.admit(workspace, principal.name if principal else None)

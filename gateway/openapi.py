@@ -6,6 +6,7 @@ from marshmallow import Schema, fields
 
 from gateway.faces.mlflow import schemas as mlflow
 from gateway.faces.nemo import schemas as nemo
+from gateway.faces.nemo import workspace_schemas as nemo_ws
 from gateway.faces.oci import API_VERSION, PLATFORM_ROOT, POST_VERBS, WORKSPACE_ROOT
 
 bp = Blueprint("openapi", __name__)
@@ -56,21 +57,49 @@ RPCS = [
     ("delete", "/model-versions/delete-tag", mlflow.DeleteModelVersionTag, EMPTY),
 ]
 
-NEMO_ROOT = "/apis/models/v2/workspaces/{workspace}/models"
+NEMO_ROOT = "/apis/models/v2/workspaces/{workspace}"
+NEMO_WORKSPACES = "/apis/entities/v2/workspaces"
 NEMO_ERROR = {"type": "object", "required": ["detail"],
               "properties": {"detail": {"oneOf": [{"type": "string"}, {"type": "array"}]}}}
-NEMO_PAGE = _envelope("ModelEntityPage", data=fields.List(fields.Nested(nemo.ModelEntitySchema)),
-                      pagination=fields.Dict(), sort=fields.String())
-# NeMo: (method, path under its root, request schema or None, query schema or None, status, answer)
+
+
+def _page(name, item):
+    return _envelope(name, data=fields.List(fields.Nested(item)), pagination=fields.Dict(),
+                     sort=fields.String())
+
+
+NEMO_PAGE = _page("ModelEntityPage", nemo.ModelEntitySchema)
+DELETED = _envelope("DeleteResponse", id=fields.String(), message=fields.String())
+# NeMo: (method, path, request schema or None, query schema or None, status, answer)
 NEMO = [
-    ("post", "", nemo.CreateModel, None, 201, nemo.ModelEntitySchema),
-    ("get", "", None, nemo.ListModels, 200, NEMO_PAGE),
-    ("get", "/{name}", None, None, 200, nemo.ModelEntitySchema),
-    ("patch", "/{name}", nemo.UpdateModel, None, 200, nemo.ModelEntitySchema),
-    ("delete", "/{name}", None, None, 204, None),
-    ("post", "/{name}/adapters", nemo.CreateAdapter, None, 201, nemo.AdapterSchema),
-    ("patch", "/{name}/adapters/{adapter}", nemo.UpdateAdapter, None, 200, nemo.AdapterSchema),
-    ("delete", "/{name}/adapters/{adapter}", None, None, 204, None),
+    ("post", "/models", nemo.CreateModel, None, 201, nemo.ModelEntitySchema),
+    ("get", "/models", None, nemo.ListModels, 200, NEMO_PAGE),
+    ("get", "/models/{name}", None, None, 200, nemo.ModelEntitySchema),
+    ("patch", "/models/{name}", nemo.UpdateModel, None, 200, nemo.ModelEntitySchema),
+    ("delete", "/models/{name}", None, None, 204, None),
+    ("post", "/models/{name}/adapters", nemo.CreateAdapter, None, 201, nemo.AdapterSchema),
+    ("patch", "/models/{name}/adapters/{adapter}", nemo.UpdateAdapter, None, 200,
+     nemo.AdapterSchema),
+    ("delete", "/models/{name}/adapters/{adapter}", None, None, 204, None),
+    ("post", "/adapters", nemo.CreateWorkspaceAdapter, None, 201, nemo.AdapterSchema),
+    ("get", "/adapters", None, nemo.ListAdapters, 200, _page("AdapterPage", nemo.AdapterSchema)),
+    ("get", "/adapters/{name}", None, None, 200, nemo.AdapterSchema),
+    ("patch", "/adapters/{name}", nemo.UpdateAdapter, None, 200, nemo.AdapterSchema),
+    ("delete", "/adapters/{name}", None, None, 204, None),
+]
+NEMO_WORKSPACE_OPERATIONS = [
+    ("post", "", nemo_ws.CreateWorkspace, None, 201, nemo_ws.WorkspaceSchema),
+    ("get", "", None, nemo_ws.ListWorkspaces, 200,
+     _page("WorkspacesPage", nemo_ws.WorkspaceSchema)),
+    ("get", "/{name}", None, None, 200, nemo_ws.WorkspaceSchema),
+    ("put", "/{name}", nemo_ws.UpdateWorkspace, None, 200, nemo_ws.WorkspaceSchema),
+    ("delete", "/{name}", None, None, 200, DELETED),
+    ("get", "/{name}/members", None, None, 200,
+     _envelope("WorkspaceMemberList", data=fields.List(fields.Nested(nemo_ws.MemberSchema)))),
+    ("post", "/{name}/members", nemo_ws.CreateMember, None, 201, nemo_ws.MemberSchema),
+    ("put", "/{name}/members/{principal}", nemo_ws.UpdateMember, None, 200,
+     nemo_ws.MemberSchema),
+    ("delete", "/{name}/members/{principal}", None, None, 200, DELETED),
 ]
 
 
@@ -117,8 +146,9 @@ def _add_mlflow(spec):
 
 def _add_nemo(spec):
     operations = {}
-    for method, path, body, query, status, answer in NEMO:
-        full = NEMO_ROOT + path
+    for method, full, body, query, status, answer in (
+            [(m, NEMO_ROOT + p, *rest) for m, p, *rest in NEMO]
+            + [(m, NEMO_WORKSPACES + p, *rest) for m, p, *rest in NEMO_WORKSPACE_OPERATIONS]):
         operation = {"parameters": _parameters(full),
                      "responses": {str(status): {"description": "OK",
                                                  **(_json(answer) if answer else {})},

@@ -121,7 +121,9 @@ class Limits:
         return [_shared(item, self.share) for item in parse_many(text)] if text else []
 
     def admit(self, workspace, principal):
-        scopes = [("workspace", workspace, self.overrides.get(workspace, self.default))]
+        # No workspace (a list of every workspace): the caller's own limit only.
+        scopes = [] if workspace is None else [
+            ("workspace", workspace, self.overrides.get(workspace, self.default))]
         if principal and self.per_principal:
             scopes.append(("principal", principal, self.per_principal))
         for scope, key, items in scopes:

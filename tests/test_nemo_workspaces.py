@@ -205,3 +205,20 @@ def test_system_is_read_only_but_to_platform_admins(secure):
                        headers={**who["ann"], "X-MLFLOW-WORKSPACE": "system"}).status_code == 403
     assert client.post(models("system"), json={"name": "m"},
                        headers=who["root"]).status_code == 201
+
+
+def test_lists_of_every_workspace_count_against_the_callers_limit(database_url):
+    app = make_app(database_url, AUTH="required", PRINCIPAL_RATE_LIMIT="3/minute")
+    with app.app_context(), database.connection_context():
+        principals.create("ann")
+        token = {"Authorization": f"Bearer {principals.issue_token('ann')}"}
+    client = app.test_client()
+    try:
+        answers = [client.get(ROOT, headers=token) for _ in range(3)]
+        assert [a.status_code for a in answers] == [200, 200, 200]
+        refused = client.get("/api/3.0/mlflow/workspaces", headers=token)
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+        refused = client.get(ROOT, headers=token)
+        assert (refused.status_code, list(refused.json)) == (429, ["detail"])
+    finally:
+        database.close()

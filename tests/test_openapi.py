@@ -23,6 +23,11 @@ def test_document_covers_every_face(fuzz_server):
     assert f"{oci}/workspaces/{{workspace_key}}/mlops/api/2.0/mlflow/model-versions/create" in paths
     assert "post" in paths[f"{oci}/mlops/api/2.0/mlflow/registered-models/delete"]
     assert "/apis/models/v2/workspaces/{workspace}/models/{name}/adapters" in paths
+    assert set(paths["/apis/models/v2/workspaces/{workspace}/adapters/{name}"]) == {
+        "get", "patch", "delete"}
+    assert set(paths["/apis/entities/v2/workspaces/{name}/members/{principal}"]) == {
+        "put", "delete"}
+    assert "201" in paths["/apis/entities/v2/workspaces"]["post"]["responses"]
 
 
 @pytest.mark.server

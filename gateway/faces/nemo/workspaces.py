@@ -52,6 +52,7 @@ def create():
 def list_all():
     """A page of the workspaces the caller may read, filtered and sorted."""
     args = query(schemas.list_workspaces)
+    access.count(None)
     everything = [row.name for row in workspaces.list_all()]
     rows, total, pages = workspaces.search(from_request(), args["sort"], args["page"],
                                            args["page_size"], among=auth.readable(everything))
