@@ -12,7 +12,7 @@ import redis
 from gateway import create_app, migrations
 from gateway.db import database, is_sqlite
 from gateway.models import (AUTH_MODELS, DEFAULT_WORKSPACE, ENTITY_MODELS, REGISTRY_MODELS,
-                            WEBHOOK_MODELS, Workspace)
+                            SYSTEM_WORKSPACE, WEBHOOK_MODELS, Workspace)
 from tests import processes
 from tests.processes import free_port
 
@@ -40,6 +40,7 @@ def _empty_postgres():
                        for model in REGISTRY_MODELS + AUTH_MODELS + ENTITY_MODELS + WEBHOOK_MODELS)
     database.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     Workspace.insert(name=DEFAULT_WORKSPACE, description="The default workspace").execute()
+    Workspace.insert(name=SYSTEM_WORKSPACE, description="Platform-provided resources").execute()
 
 
 @pytest.fixture
