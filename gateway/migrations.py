@@ -5,7 +5,7 @@ import uuid
 from playhouse.migrate import SchemaMigrator, migrate
 
 from gateway.db import database, is_sqlite
-from gateway.models import (AUTH_MODELS, DEFAULT_WORKSPACE, ENTITY_MODELS, REGISTRY_MODELS,
+from gateway.models import (AUTH_MODELS, CATALOG_MODELS, DEFAULT_WORKSPACE, ENTITY_MODELS, REGISTRY_MODELS,
                             SYSTEM_WORKSPACE, WEBHOOK_MODELS, ApiToken, Grant, ModelAdapter,
                             ModelEntityDetails, ModelVersion, RegisteredModel, RetryToken,
                             SchemaVersion, Workspace)
@@ -119,10 +119,14 @@ def _adapters_unique_per_workspace():
     ModelAdapter._schema.create_indexes(safe=True)
 
 
+def _catalog():
+    database.create_tables(CATALOG_MODELS)
+
+
 # Append only: each entry runs once, in order, inside the upgrade transaction.
 MIGRATIONS = [_initial_schema, _oci_columns_and_retry_tokens, _principals_and_grants,
               _model_entities, _retry_token_workspace, _ids_never_reused, _webhooks,
-              _token_expiry, _nemo_workspaces]
+              _token_expiry, _nemo_workspaces, _catalog]
 
 
 def current_version():

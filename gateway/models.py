@@ -165,6 +165,42 @@ class ModelAdapter(BaseModel):
 ENTITY_MODELS = [ModelEntityDetails, ModelAdapter]
 
 
+class CatalogEntity(BaseModel):
+    """An OpenMetadata entity of a workspace: an ML model service, or an ML model (then the
+    gateway's registered model, whose name and description it shares). `document` holds the
+    fields the caller set (JSON), the rest is computed; versions are tenths (0.1 = 1)."""
+    id = CharField(primary_key=True, max_length=36)  # a UUID
+    workspace = ForeignKeyField(Workspace, field=Workspace.name, column_name="workspace",
+                                on_delete="CASCADE")
+    kind = CharField(max_length=32)  # "mlmodelService" or "mlmodel"
+    name = CharField(max_length=256)
+    service = ForeignKeyField("self", null=True, on_delete="CASCADE", backref="members")
+    registered_model = ForeignKeyField(RegisteredModel, null=True, unique=True,
+                                       on_delete="CASCADE", backref="catalog_rows")
+    document = TextField(default="{}")
+    version = IntegerField(default=1)
+    updated_at = BigIntegerField(default=now_ms)
+    updated_by = CharField(max_length=255, null=True)
+    deleted = BooleanField(default=False)
+    change_description = TextField(null=True)  # JSON
+
+    class Meta:
+        indexes = ((("workspace", "kind", "name"), False),)
+
+
+class CatalogVersion(BaseModel):
+    """Every version of a catalog entity, as it was answered (JSON)."""
+    entity = ForeignKeyField(CatalogEntity, on_delete="CASCADE", backref="versions")
+    version = IntegerField()
+    body = TextField()
+
+    class Meta:
+        indexes = ((("entity", "version"), True),)
+
+
+CATALOG_MODELS = [CatalogEntity, CatalogVersion]
+
+
 class RetryToken(BaseModel):
     """An opc-retry-token's claim and the answer its first request got."""
     caller = CharField(max_length=255)

@@ -11,8 +11,8 @@ import redis
 
 from gateway import create_app, migrations
 from gateway.db import database, is_sqlite
-from gateway.models import (AUTH_MODELS, DEFAULT_WORKSPACE, ENTITY_MODELS, REGISTRY_MODELS,
-                            SYSTEM_WORKSPACE, WEBHOOK_MODELS, Workspace)
+from gateway.models import (AUTH_MODELS, CATALOG_MODELS, DEFAULT_WORKSPACE, ENTITY_MODELS,
+                            REGISTRY_MODELS, SYSTEM_WORKSPACE, WEBHOOK_MODELS, Workspace)
 from tests import processes
 from tests.processes import free_port
 
@@ -37,7 +37,8 @@ def app(database_url):
 
 def _empty_postgres():
     tables = ", ".join(f'"{model._meta.table_name}"'
-                       for model in REGISTRY_MODELS + AUTH_MODELS + ENTITY_MODELS + WEBHOOK_MODELS)
+                       for model in REGISTRY_MODELS + AUTH_MODELS + ENTITY_MODELS + WEBHOOK_MODELS
+                       + CATALOG_MODELS)
     database.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     Workspace.insert(name=DEFAULT_WORKSPACE, description="The default workspace").execute()
     Workspace.insert(name=SYSTEM_WORKSPACE, description="Platform-provided resources").execute()

@@ -174,7 +174,7 @@ def test_upgrade_9_fills_workspace_ids_prompt_flags_and_makes_adapter_names_uniq
                                   document='{"prompt": null}').execute()
         monkeypatch.undo()
 
-        assert migrations.upgrade() == [9]
+        assert migrations.upgrade()[0] == 9
         ids = {w.name: w.uuid for w in Workspace.select()}
         assert set(ids) == {"default", "system", "team"} and all(ids.values())
         assert len(set(ids.values())) == 3

@@ -1,13 +1,11 @@
 """Read a request the way MLflow's server does, and load it with a marshmallow schema."""
 import json
 
-import orjson
-
-from flask import current_app, request
+from flask import request
 from marshmallow import ValidationError, fields
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from gateway.exceptions import InvalidParameter, MalformedRequest, MissingParameter
+from gateway.faces.bodies import json_body
 from gateway.validation import missing_value
 
 SEE_DOCS = " See the API docs for more information about request parameters."
@@ -47,32 +45,6 @@ def _check_content_type():
         raise MalformedRequest("Bad Request. Content-Type header is missing.")
     if request.content_type.split(";")[0].strip() != "application/json":
         raise MalformedRequest("Bad Request. Content-Type must be one of ['application/json'].")
-
-
-def json_body():
-    """The request body as a JSON object ({} when empty)."""
-    raw = request.get_data(cache=True)
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    if request.content_length is None and limit and len(raw) >= limit:
-        # A chunked body is cut at the limit by the WSGI layer; reaching it means "too large".
-        raise RequestEntityTooLarge()
-    if not raw.strip():
-        return {}
-    try:
-        # orjson, strictly: lone surrogates ("\ud800"), NaN and Infinity are not JSON text a
-        # database could store, and are refused here rather than failing at the INSERT.
-        data = orjson.loads(raw)
-        if isinstance(data, str):  # old clients double-encode their JSON
-            data = orjson.loads(data)
-    except (ValueError, RecursionError) as error:
-        raise MalformedRequest(f"Malformed JSON request body: {_short(error)}") from None
-    if not isinstance(data, dict):
-        raise MalformedRequest("The request body must be a JSON object.")
-    return data
-
-
-def _short(error):
-    return "nested too deeply" if isinstance(error, RecursionError) else str(error)[:200]
 
 
 def _invalid_message(field, value):

@@ -2,7 +2,7 @@
 from flask import request
 from marshmallow import ValidationError
 
-from gateway.faces.mlflow.parsing import json_body
+from gateway.faces.bodies import json_body
 from gateway.faces.nemo.errors import RequestInvalid, details_from
 
 

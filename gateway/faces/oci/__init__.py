@@ -14,7 +14,7 @@ from gateway import access, retry_tokens, routes
 from gateway.errors import register_face
 from gateway.exceptions import InvalidParameter
 from gateway.faces.mlflow import model_versions, registered_models, server, webhooks
-from gateway.faces.mlflow.parsing import json_body
+from gateway.faces.bodies import json_body
 from gateway.faces.oci.errors import format_error
 from gateway.faces.oci.schemas import create_model_version_details
 from gateway.services import workspaces
