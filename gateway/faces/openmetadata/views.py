@@ -31,6 +31,22 @@ FIELDS = {catalog.MODEL: {"owners", "dashboard", "followers", "tags", "usageSumm
 BULK_STATUSES = {InvalidParameter: 400, PermissionDenied: 403, NotFound: 404,
                  AlreadyExists: 409}
 
+# Every field of OpenMetadata's MlModel / MlModelService (a patch may touch no other).
+ENTITY_FIELDS = {
+    catalog.MODEL: {"id", "name", "fullyQualifiedName", "displayName", "description", "algorithm",
+                    "mlFeatures", "mlHyperParameters", "target", "dashboard", "mlStore",
+                    "server", "href", "owners", "followers", "tags", "usageSummary", "version",
+                    "updatedAt", "updatedBy", "impersonatedBy", "service", "serviceType",
+                    "changeDescription", "incrementalChangeDescription", "deleted",
+                    "extension", "sourceUrl", "domains", "dataProducts", "dataContract", "votes",
+                    "lifeCycle", "certification", "sourceHash", "entityStatus"},
+    catalog.SERVICE: {"id", "name", "fullyQualifiedName", "serviceType", "description",
+                      "displayName", "version", "updatedAt", "updatedBy", "impersonatedBy",
+                      "pipelines", "connection", "testConnectionResult", "tags", "style",
+                      "owners", "href", "changeDescription", "incrementalChangeDescription",
+                      "deleted", "entityStatus", "dataProducts", "dataContract", "followers",
+                      "domains", "ingestionRunner"}}
+
 bp = Blueprint("openmetadata", __name__)
 
 
@@ -130,6 +146,9 @@ def _flag(name):
 
 def _as_request(kind, current, patched):
     """The create request a patched entity stands for (server-kept fields are ignored)."""
+    unknown = sorted(set(patched) - ENTITY_FIELDS[kind])
+    if unknown:
+        raise InvalidParameter(f"[{unknown[0]} unknown field]")
     for key in ("id", "name", "fullyQualifiedName"):
         if patched.get(key) != current.get(key):
             raise InvalidParameter(f"{key} cannot be changed by a patch")
