@@ -7,6 +7,7 @@ from marshmallow import Schema, fields
 from gateway.faces.mlflow import schemas as mlflow
 from gateway.faces.nemo import schemas as nemo
 from gateway.faces.nemo import workspace_schemas as nemo_ws
+from gateway.faces.openmetadata import schemas as om
 from gateway.faces.oci import API_VERSION, PLATFORM_ROOT, POST_VERBS, WORKSPACE_ROOT
 
 bp = Blueprint("openapi", __name__)
@@ -103,6 +104,24 @@ NEMO_WORKSPACE_OPERATIONS = [
 ]
 
 
+OM_ERROR = {"type": "object", "required": ["code", "message"],
+            "properties": {"code": {"type": "integer"}, "message": {"type": "string"}}}
+OM_ENTITY = {"type": "object"}
+OM_PAGE = {"type": "object", "properties": {"data": {"type": "array"},
+                                            "paging": {"type": "object"}}}
+PATCH_TYPE = "application/json-patch+json"
+JSON_PATCH = {"type": "array", "items": {"type": "object", "required": ["op", "path"],
+                                         "properties": {"op": {"type": "string"},
+                                                        "path": {"type": "string"},
+                                                        "value": {}}}}
+OmList = _envelope("OmListQuery", limit=fields.Integer(), before=fields.String(),
+                   after=fields.String(), fields=fields.String(), include=fields.String(),
+                   service=fields.String())
+OmGet = _envelope("OmGetQuery", fields=fields.String(), include=fields.String())
+OmDelete = _envelope("OmDeleteQuery", hardDelete=fields.Boolean(), recursive=fields.Boolean())
+OmRestore = _envelope("OmRestore", id=fields.UUID(required=True))
+
+
 def _path(flask_path):
     return flask_path.replace("<", "{").replace(">", "}")
 
@@ -144,30 +163,66 @@ def _add_mlflow(spec):
             spec.path(path=path, operations=methods)
 
 
-def _add_nemo(spec):
+def _add_rest(spec, routes, error):
+    """Routes as (method, path, body schema, query schema, status, answer schema)."""
     operations = {}
-    for method, full, body, query, status, answer in (
-            [(m, NEMO_ROOT + p, *rest) for m, p, *rest in NEMO]
-            + [(m, NEMO_WORKSPACES + p, *rest) for m, p, *rest in NEMO_WORKSPACE_OPERATIONS]):
+    for method, full, body, query, status, answer in routes:
+        statuses = status if isinstance(status, tuple) else (status,)
         operation = {"parameters": _parameters(full),
-                     "responses": {str(status): {"description": "OK",
-                                                 **(_json(answer) if answer else {})},
-                                   "default": {"description": "Error", **_json(NEMO_ERROR)}}}
+                     "responses": {**{str(code): {"description": "OK",
+                                                  **(_json(answer) if answer else {})}
+                                      for code in statuses},
+                                   "default": {"description": "Error", **_json(error)}}}
         if query:
             operation["parameters"].append({"in": "query", "schema": query})
         if body:
-            operation["requestBody"] = {"required": True, **_json(body)}
+            content = PATCH_TYPE if body is JSON_PATCH else "application/json"
+            operation["requestBody"] = {"required": True,
+                                        "content": {content: {"schema": body}}}
         operations.setdefault(full, {})[method] = operation
     for path, methods in operations.items():
         spec.path(path=path, operations=methods)
 
 
+def _add_nemo(spec):
+    _add_rest(spec, [(m, NEMO_ROOT + p, *rest) for m, p, *rest in NEMO]
+              + [(m, NEMO_WORKSPACES + p, *rest) for m, p, *rest in NEMO_WORKSPACE_OPERATIONS],
+              NEMO_ERROR)
+
+
+def _om_routes(collection, create):
+    base = f"/api/v1/{collection}"
+    return [
+        ("post", base, create, None, 201, OM_ENTITY),
+        ("put", base, create, None, (200, 201), OM_ENTITY),
+        ("get", base, None, OmList, 200, OM_PAGE),
+        ("put", base + "/bulk", {"type": "array", "items": {"type": "object"}}, None, 200,
+         OM_ENTITY),
+        ("put", base + "/restore", OmRestore, None, 200, OM_ENTITY),
+        ("get", base + "/{id}", None, OmGet, 200, OM_ENTITY),
+        ("patch", base + "/{id}", JSON_PATCH, None, 200, OM_ENTITY),
+        ("delete", base + "/{id}", None, OmDelete, 200, OM_ENTITY),
+        ("get", base + "/name/{fqn}", None, OmGet, 200, OM_ENTITY),
+        ("patch", base + "/name/{fqn}", JSON_PATCH, None, 200, OM_ENTITY),
+        ("delete", base + "/name/{fqn}", None, OmDelete, 200, OM_ENTITY),
+        ("get", base + "/{id}/versions", None, None, 200, OM_ENTITY),
+        ("get", base + "/{id}/versions/{version}", None, None, 200, OM_ENTITY),
+    ]
+
+
+def _add_openmetadata(spec):
+    _add_rest(spec, [("get", "/api/v1/system/version", None, None, 200, OM_ENTITY)]
+              + _om_routes("mlmodels", om.CreateMlModel)
+              + _om_routes("services/mlmodelServices", om.CreateMlModelService), OM_ERROR)
+
+
 def build():
-    """The OpenAPI 3 document of the MLflow, OCI and NeMo faces."""
+    """The OpenAPI 3 document of the MLflow, OCI, NeMo and OpenMetadata faces."""
     spec = APISpec(title="Model-registry gateway", version="1.0.0", openapi_version="3.0.3",
                    plugins=[MarshmallowPlugin()])
     _add_mlflow(spec)
     _add_nemo(spec)
+    _add_openmetadata(spec)
     return spec.to_dict()
 
 

@@ -28,6 +28,8 @@ def test_document_covers_every_face(fuzz_server):
     assert set(paths["/apis/entities/v2/workspaces/{name}/members/{principal}"]) == {
         "put", "delete"}
     assert "201" in paths["/apis/entities/v2/workspaces"]["post"]["responses"]
+    assert set(paths["/api/v1/mlmodels/{id}"]) == {"get", "patch", "delete"}
+    assert "put" in paths["/api/v1/services/mlmodelServices/bulk"]
 
 
 @pytest.mark.server

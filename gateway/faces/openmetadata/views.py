@@ -3,6 +3,7 @@
 
 Both collections have the same routes, so they are made by one function per route, for each.
 """
+import functools
 import json
 
 import jsonpatch
@@ -174,13 +175,35 @@ def _as_request(kind, current, patched):
     return result
 
 
+def _ids_as_text(view):
+    """Routes take ids as UUIDs (so /bulk and /restore never read as ids); views get text."""
+    @functools.wraps(view)
+    def call(**values):
+        if "entity_id" in values:
+            values["entity_id"] = str(values["entity_id"])
+        return view(**values)
+    return call
+
+
+def _patch_operations():
+    """The body of a PATCH: a JSON Patch (RFC 6902) document."""
+    if request.mimetype != "application/json-patch+json":
+        raise MalformedRequest("PATCH needs Content-Type: application/json-patch+json")
+    operations = json_body(list)
+    if not operations or not all(isinstance(op, dict) and isinstance(op.get("op"), str)
+                                 and isinstance(op.get("path"), str) for op in operations):
+        raise InvalidParameter("Invalid JSON patch: a list of {op, path, ...} objects is "
+                               "expected")
+    return operations
+
+
 def _collection_routes(collection, kind):
     """Register every route of one collection on the blueprint."""
     base = f"/{collection}"
     endpoint = collection.replace("/", "_")
 
     def add(rule, name, view, methods):
-        bp.add_url_rule(base + rule, f"{endpoint}_{name}", view, methods=methods)
+        bp.add_url_rule(base + rule, f"{endpoint}_{name}", _ids_as_text(view), methods=methods)
 
     def create():
         body, _ = _put(kind, json_body(), create_only=True)
@@ -196,6 +219,8 @@ def _collection_routes(collection, kind):
         if request.args.get("async", "false").lower() == "true":
             raise InvalidParameter("async=true is not supported: use async=false")
         requests_ = json_body(list)
+        if not requests_ or not all(isinstance(item, dict) for item in requests_):
+            raise InvalidParameter("[request body must be a non-empty list of objects]")
         passed, failed = [], []
         for item in requests_:
             try:
@@ -239,12 +264,12 @@ def _collection_routes(collection, kind):
                                    include=request.args.get("include", "non-deleted")))
 
     def patch(entity_id=None, fqn=None):
-        if request.mimetype != "application/json-patch+json":
-            raise MalformedRequest("PATCH needs Content-Type: application/json-patch+json")
+        operations = _patch_operations()
         current = _find(kind, entity_id=entity_id, fqn=fqn)
         try:
-            patched = jsonpatch.JsonPatch(json_body(list)).apply(_href(kind, current))
-        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as error:
+            patched = jsonpatch.JsonPatch(operations).apply(_href(kind, current))
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError,
+                ValueError, KeyError) as error:
             raise InvalidParameter(f"Invalid JSON patch: {error}") from None
         body, change = _put(kind, _as_request(kind, current, patched), replace=True)
         return _answer(kind, body, 200, change)
@@ -281,14 +306,14 @@ def _collection_routes(collection, kind):
     add("", "list", list_all, ["GET"])
     add("/bulk", "bulk", bulk, ["PUT"])
     add("/restore", "restore", restore, ["PUT"])
-    add("/<entity_id>", "get", get_by_id, ["GET"])
+    add("/<uuid:entity_id>", "get", get_by_id, ["GET"])
     add("/name/<path:fqn>", "get_by_name", get_by_name, ["GET"])
-    add("/<entity_id>", "patch", patch, ["PATCH"])
+    add("/<uuid:entity_id>", "patch", patch, ["PATCH"])
     add("/name/<path:fqn>", "patch_by_name", patch, ["PATCH"])
-    add("/<entity_id>", "delete", delete, ["DELETE"])
+    add("/<uuid:entity_id>", "delete", delete, ["DELETE"])
     add("/name/<path:fqn>", "delete_by_name", delete, ["DELETE"])
-    add("/<entity_id>/versions", "versions", list_versions, ["GET"])
-    add("/<entity_id>/versions/<number>", "version", get_version, ["GET"])
+    add("/<uuid:entity_id>/versions", "versions", list_versions, ["GET"])
+    add("/<uuid:entity_id>/versions/<number>", "version", get_version, ["GET"])
 
 
 for _collection, _kind in COLLECTIONS.items():
