@@ -18,7 +18,7 @@ import copy
 import json
 import uuid
 
-from peewee import JOIN
+from peewee import JOIN, fn
 
 from gateway.db import database
 from gateway.exceptions import AlreadyExists, InvalidParameter, NotFound
@@ -276,12 +276,16 @@ def _uncursor(text):
         raise InvalidParameter(f"Invalid cursor: {text}") from None
 
 
-def _page(items, limit, before, after):
-    """One page of `items` (sorted by name) and OpenMetadata's paging."""
+def _check_page(limit, before, after):
     if not 0 <= limit <= 1000000:
         raise InvalidParameter("[query param limit must be between 0 and 1000000]")
     if before is not None and after is not None:
         raise InvalidParameter("Only one of before or after query parameter allowed")
+
+
+def _page(items, limit, before, after):
+    """One page of `items` (sorted by name) and OpenMetadata's paging."""
+    _check_page(limit, before, after)
     names = [item["name"] for item in items]
     start = 0
     if after is not None:
@@ -315,20 +319,34 @@ def list_services(workspace, limit=10, before=None, after=None, include="non-del
 
 def list_models(workspace, limit=10, before=None, after=None, include="non-deleted",
                 service=None):
-    """A page of the workspace's models (of one service, if named), by name."""
+    """A page of the workspace's models (of one service, if named), by name, paged in SQL
+    (so the order and the cursors follow the database's collation)."""
     _check_include(include)
-    services = {r.id: _service_json(r) for r in _service_rows(workspace)}
-    wanted = None if service is None else get_service(workspace, service, include="all")["id"]
-    items = []
-    for model in _models(workspace).order_by(RegisteredModel.name):
-        row = _catalog_row(model)
-        owner = _service_of(workspace, row, services)
-        if wanted is not None and owner["id"] != wanted:
-            continue
-        body = _model_json(model, row, owner)
-        if _visible(body["deleted"], include):
-            items.append(body)
-    return _page(items, limit, before, after)
+    _check_page(limit, before, after)
+    query = _models(workspace)
+    if include != "all":
+        wanted_deleted = include == "deleted"
+        query = query.where(fn.COALESCE(CatalogEntity.deleted, False) == wanted_deleted)
+    if service is not None:
+        owner = get_service(workspace, service, include="all")
+        query = query.where(CatalogEntity.service.is_null() if owner["name"] == REGISTRY
+                            else CatalogEntity.service == owner["id"])
+    name = RegisteredModel.name
+    if before is not None:
+        rows = list(query.where(name < _uncursor(before)).order_by(name.desc()).limit(limit))
+        rows.reverse()
+    else:
+        narrowed = query.where(name > _uncursor(after)) if after is not None else query
+        rows = list(narrowed.order_by(name).limit(limit))
+    paging = {"total": query.count()}
+    if rows and query.where(name < rows[0].name).exists():
+        paging["before"] = _cursor(rows[0].name)
+    if rows and query.where(name > rows[-1].name).exists():
+        paging["after"] = _cursor(rows[-1].name)
+    services = {row.id: _service_json(row) for row in _service_rows(workspace)}
+    return [_model_json(model, _catalog_row(model),
+                        _service_of(workspace, _catalog_row(model), services))
+            for model in rows], paging
 
 
 # Changes ----------------------------------------------------------------------------------
@@ -359,7 +377,8 @@ def _change(old, new, previous):
 
 def _record_version(row, body):
     (CatalogVersion.insert(entity=row.id, version=row.version, body=json.dumps(body))
-     .on_conflict_replace().execute())
+     .on_conflict(conflict_target=[CatalogVersion.entity, CatalogVersion.version],
+                  update={CatalogVersion.body: json.dumps(body)}).execute())
 
 
 def _save(row, old_body, render, who, major=False):
@@ -427,7 +446,7 @@ def put_model(workspace, request, who, create_only=False, replace=False, user_id
                                 f": '{name}' is a model of another service of this workspace"))
         if model is None:
             model = registered_models.create(workspace, name, request.get("description") or "",
-                                             user_id=user_id or who)
+                                             user_id=user_id)
             old_body = None
         else:
             old_body = _model_json(model, row, service)
