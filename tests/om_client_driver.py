@@ -1,7 +1,7 @@
 """Drives OpenMetadata's own client (openmetadata-ingestion 2.0.7.0, unmodified) against a
 gateway, with plain asserts. It runs in the client's environment (built by
 .ci/om_client_env.sh), not the gateway's: tests/test_openmetadata_client.py starts it as
-`python om_client_driver.py HOST_PORT TOKEN SCENARIO` and reads its exit status and output.
+`python om_client_driver.py HOST_PORT TOKEN SCENARIO [NAME_PREFIX]` and reads its exit status and output.
 """
 import json
 import sys
@@ -43,7 +43,7 @@ def value(field):
     return getattr(field, "root", field)
 
 
-def lifecycle(host_port, token):
+def lifecycle(host_port, token, prefix):
     """The classic client through the whole lifecycle."""
     om = connect(host_port, token)  # the handshake: /system/version
     service = om.create_or_update(CreateMlModelServiceRequest(
@@ -128,7 +128,7 @@ def lifecycle(host_port, token):
     print("lifecycle ok")
 
 
-def sdk(host_port, token):
+def sdk(host_port, token, prefix):
     """The seed's SDK: metadata.sdk.configure + MLModels."""
     from metadata.sdk import configure
     from metadata.sdk.entities import MLModels
@@ -151,27 +151,29 @@ def sdk(host_port, token):
     print("sdk ok")
 
 
-def handoff(host_port, token):
+def handoff(host_port, token, prefix):
     """A model made here, for the MLflow client to version (the test checks it)."""
     om = connect(host_port, token)
-    om.create_or_update(CreateMlModelServiceRequest(name="shared-svc", serviceType="Mlflow"))
-    om.create_or_update(CreateMlModelRequest(name="shared", service="shared-svc",
+    om.create_or_update(CreateMlModelServiceRequest(name=f"{prefix}-svc", serviceType="Mlflow"))
+    om.create_or_update(CreateMlModelRequest(name=f"{prefix}-shared", service=f"{prefix}-svc",
                                              algorithm="xgboost", description="from OM"))
     print("handoff ok")
 
 
-def sees_mlflow(host_port, token):
+def sees_mlflow(host_port, token, prefix):
     """A model registered through MLflow, seen here under the registry service."""
     om = connect(host_port, token)
-    model = om.get_by_name(MlModel, "registry.from-mlflow")
+    model = om.get_by_name(MlModel, f"registry.{prefix}-mlflow")
     assert model is not None and value(model.description) == "registered by MLflow"
     assert model.serviceType.value == "Mlflow"
-    assert "from-mlflow" in [value(m.name) for m in om.list_all_entities(
+    assert f"{prefix}-mlflow" in [value(m.name) for m in om.list_all_entities(
         MlModel, params={"service": "registry"})]
+    shared = om.get_by_name(MlModel, f"{prefix}-svc.{prefix}-shared")
+    assert value(shared.version) == 0.1  # MLflow's new version is not a catalog change
     print("sees mlflow ok")
 
 
-def refused(host_port, token):
+def refused(host_port, token, prefix):
     """With authentication on, a wrong token stops the client at its first call."""
     try:
         om = connect(host_port, token)
@@ -183,4 +185,4 @@ def refused(host_port, token):
 
 
 if __name__ == "__main__":
-    globals()[sys.argv[3]](sys.argv[1], sys.argv[2])
+    globals()[sys.argv[3]](sys.argv[1], sys.argv[2], sys.argv[4] if len(sys.argv) > 4 else "")

@@ -5,6 +5,7 @@ beside the gateway's test dependencies, so it runs from its own environment
 calls and their asserts."""
 import os
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -37,9 +38,9 @@ def om_python():
     return path
 
 
-def drive(python, host_port, token, scenario):
+def drive(python, host_port, token, scenario, prefix=""):
     """Run one scenario of the driver; its asserts decide, its output explains."""
-    result = subprocess.run([python, str(DRIVER), host_port, token, scenario],
+    result = subprocess.run([python, str(DRIVER), host_port, token, scenario, prefix],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return result.stdout
@@ -55,26 +56,39 @@ def open_server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def secure_server(tmp_path_factory):
     server = serve(tmp_path_factory, "om-secure", env={"GATEWAY_AUTH": "required"})
-    cli(server, "principal", "create", "om-bot")
-    token = cli(server, "principal", "token", "om-bot")
-    cli(server, "principal", "grant", "om-bot", "default", "writer")
+    bot = f"om-bot-{uuid.uuid4().hex[:8]}"  # a database shared by server tests may know om-bot
+    cli(server, "principal", "create", bot)
+    token = cli(server, "principal", "token", bot)
     yield server, token
     server.stop()
 
 
-def test_classic_client_lifecycle_without_authentication(om_python, open_server):
-    assert "lifecycle ok" in drive(om_python, f"{open_server.url}/api", "any", "lifecycle")
+def fresh_workspace(server, token, unique):
+    """A new workspace (made through NeMo's API by the token's principal, who becomes its
+    admin): its hostPort, so tests sharing a database never see each other's entities."""
+    headers = {"Authorization": f"Bearer {token}"} if token != "any" else {}
+    requests.post(f"{server.url}/apis/entities/v2/workspaces", json={"name": unique},
+                  headers=headers, timeout=30).raise_for_status()
+    return f"{server.url}/workspaces/{unique}/api"
 
 
-def test_classic_client_lifecycle_with_a_gateway_token(om_python, secure_server):
+def test_classic_client_lifecycle_without_authentication(om_python, open_server, unique):
+    root = fresh_workspace(open_server, "any", unique)
+    assert "lifecycle ok" in drive(om_python, root, "any", "lifecycle")
+
+
+def test_classic_client_lifecycle_with_a_gateway_token(om_python, secure_server, unique):
     server, token = secure_server
-    assert "lifecycle ok" in drive(om_python, f"{server.url}/api", token, "lifecycle")
+    root = fresh_workspace(server, token, unique)
+    assert "lifecycle ok" in drive(om_python, root, token, "lifecycle")
 
 
-def test_sdk_with_and_without_authentication(om_python, open_server, secure_server):
-    assert "sdk ok" in drive(om_python, f"{open_server.url}/api", "any", "sdk")
+def test_sdk_with_and_without_authentication(om_python, open_server, secure_server, unique):
+    root = fresh_workspace(open_server, "any", f"{unique}-open")
+    assert "sdk ok" in drive(om_python, root, "any", "sdk")
     server, token = secure_server
-    assert "sdk ok" in drive(om_python, f"{server.url}/api", token, "sdk")
+    root = fresh_workspace(server, token, f"{unique}-secure")
+    assert "sdk ok" in drive(om_python, root, token, "sdk")
 
 
 def test_a_wrong_token_is_refused(om_python, secure_server):
@@ -82,18 +96,13 @@ def test_a_wrong_token_is_refused(om_python, secure_server):
     assert "refused" in drive(om_python, f"{server.url}/api", "not-a-token", "refused")
 
 
-def test_another_workspace_through_host_port(om_python, open_server):
-    requests.post(f"{open_server.url}/api/3.0/mlflow/workspaces", json={"name": "om-team"},
-                  timeout=30).raise_for_status()
-    root = f"{open_server.url}/workspaces/om-team/api"
-    assert "sdk ok" in drive(om_python, root, "any", "sdk")
-
-
-def test_the_mlflow_client_sees_the_same_models(om_python, open_server):
-    drive(om_python, f"{open_server.url}/api", "any", "handoff")
+def test_the_default_workspace_and_the_mlflow_client_see_the_same_models(
+        om_python, open_server, unique):
+    root = f"{open_server.url}/api"  # the default workspace
+    drive(om_python, root, "any", "handoff", unique)
     mlflow = MlflowClient(tracking_uri=open_server.url, registry_uri=open_server.url)
-    assert mlflow.get_registered_model("shared").description == "from OM"
-    version = mlflow.create_model_version("shared", "s3://bucket/shared/1")
+    assert mlflow.get_registered_model(f"{unique}-shared").description == "from OM"
+    version = mlflow.create_model_version(f"{unique}-shared", "s3://bucket/shared/1")
     assert version.version == "1"
-    mlflow.create_registered_model("from-mlflow", description="registered by MLflow")
-    assert "sees mlflow ok" in drive(om_python, f"{open_server.url}/api", "any", "sees_mlflow")
+    mlflow.create_registered_model(f"{unique}-mlflow", description="registered by MLflow")
+    assert "sees mlflow ok" in drive(om_python, root, "any", "sees_mlflow", unique)
