@@ -349,3 +349,14 @@ def test_authentication_and_roles(secure):
     assert client.get(SERVICES, headers=who["outsider"]).status_code == 403
     made = client.post(MODELS, json={"name": "m", "service": "svc"}, headers=who["writer"])
     assert made.json["updatedBy"] == "writer"
+    # Another workspace, named in the path: outsiders cannot tell it exists.
+    created = client.post("/apis/entities/v2/workspaces", json={"name": "writers-own"},
+                          headers=who["writer"])
+    assert created.status_code == 201
+    own = "/workspaces/writers-own/api/v1/mlmodels"
+    assert client.get(own, headers=who["writer"]).status_code == 200
+    for name in ("reader", "outsider"):
+        hidden = client.get(own, headers=who[name])
+        assert (hidden.status_code, hidden.json["code"]) == (404, 404)
+        assert client.get("/workspaces/no-such/api/v1/mlmodels",
+                          headers=who[name]).status_code == 404

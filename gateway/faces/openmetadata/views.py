@@ -60,7 +60,8 @@ def _take_workspace(endpoint, values):
 def _scope():
     if routes.is_open():
         return None
-    access.enter(g.om_workspace)
+    # A workspace named in the path is hidden from outsiders (404, as on OCI's and NeMo's).
+    access.enter(g.om_workspace, hide=g.om_workspace != DEFAULT_WORKSPACE)
     g.workspace = workspaces.resolve(g.om_workspace, nemo_workspace_name)
     return retry_tokens.claim()
 
