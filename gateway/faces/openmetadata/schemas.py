@@ -7,6 +7,27 @@ from gateway.exceptions import InvalidParameter
 from gateway.faces.fields import Text
 from gateway.services import catalog
 
+# The names `fields=` may ask for.
+FIELDS = {catalog.MODEL: {"owners", "dashboard", "followers", "tags", "usageSummary",
+                          "extension", "domains", "dataProducts", "votes", "lifeCycle",
+                          "sourceHash", "certification", "dataContract", "entityStatus"},
+          catalog.SERVICE: {"pipelines", "owners", "tags", "domains", "followers",
+                            "dataProducts", "ingestionRunner", "entityStatus"}}
+# Every field of OpenMetadata's MlModel / MlModelService (a patch may touch no other).
+ENTITY_FIELDS = {
+    catalog.MODEL: {"id", "name", "fullyQualifiedName", "displayName", "description", "algorithm",
+                    "mlFeatures", "mlHyperParameters", "target", "dashboard", "mlStore",
+                    "server", "href", "owners", "followers", "tags", "usageSummary", "version",
+                    "updatedAt", "updatedBy", "impersonatedBy", "service", "serviceType",
+                    "changeDescription", "incrementalChangeDescription", "deleted",
+                    "extension", "sourceUrl", "domains", "dataProducts", "dataContract", "votes",
+                    "lifeCycle", "certification", "sourceHash", "entityStatus"},
+    catalog.SERVICE: {"id", "name", "fullyQualifiedName", "serviceType", "description",
+                      "displayName", "version", "updatedAt", "updatedBy", "impersonatedBy",
+                      "pipelines", "connection", "testConnectionResult", "tags", "style",
+                      "owners", "href", "changeDescription", "incrementalChangeDescription",
+                      "deleted", "entityStatus", "dataProducts", "dataContract", "followers",
+                      "domains", "ingestionRunner"}}
 SERVICE_TYPES = ("Mlflow", "Sklearn", "CustomMlModel", "SageMaker", "VertexAI")
 FQN = Length(1, 3072)
 

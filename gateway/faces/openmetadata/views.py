@@ -23,30 +23,8 @@ from gateway.validation import nemo_workspace_name
 SERVER_VERSION = "2.0.7"  # the client requires the same major.minor as its own
 CHANGE_HEADER = "X-OpenMetadata-Change"
 COLLECTIONS = {"mlmodels": catalog.MODEL, "services/mlmodelServices": catalog.SERVICE}
-FIELDS = {catalog.MODEL: {"owners", "dashboard", "followers", "tags", "usageSummary",
-                          "extension", "domains", "dataProducts", "votes", "lifeCycle",
-                          "sourceHash", "certification", "dataContract", "entityStatus"},
-          catalog.SERVICE: {"pipelines", "owners", "tags", "domains", "followers",
-                            "dataProducts", "ingestionRunner", "entityStatus"}}
-
 BULK_STATUSES = {InvalidParameter: 400, PermissionDenied: 403, NotFound: 404,
                  AlreadyExists: 409}
-
-# Every field of OpenMetadata's MlModel / MlModelService (a patch may touch no other).
-ENTITY_FIELDS = {
-    catalog.MODEL: {"id", "name", "fullyQualifiedName", "displayName", "description", "algorithm",
-                    "mlFeatures", "mlHyperParameters", "target", "dashboard", "mlStore",
-                    "server", "href", "owners", "followers", "tags", "usageSummary", "version",
-                    "updatedAt", "updatedBy", "impersonatedBy", "service", "serviceType",
-                    "changeDescription", "incrementalChangeDescription", "deleted",
-                    "extension", "sourceUrl", "domains", "dataProducts", "dataContract", "votes",
-                    "lifeCycle", "certification", "sourceHash", "entityStatus"},
-    catalog.SERVICE: {"id", "name", "fullyQualifiedName", "serviceType", "description",
-                      "displayName", "version", "updatedAt", "updatedBy", "impersonatedBy",
-                      "pipelines", "connection", "testConnectionResult", "tags", "style",
-                      "owners", "href", "changeDescription", "incrementalChangeDescription",
-                      "deleted", "entityStatus", "dataProducts", "dataContract", "followers",
-                      "domains", "ingestionRunner"}}
 
 bp = Blueprint("openmetadata", __name__)
 
@@ -134,7 +112,7 @@ def _find(kind, entity_id=None, fqn=None, include="non-deleted"):
 
 def _fields(kind):
     wanted = [f.strip() for f in request.args.get("fields", "").split(",") if f.strip()]
-    unknown = [f for f in wanted if f not in FIELDS[kind] and f != "*"]
+    unknown = [f for f in wanted if f not in schemas.FIELDS[kind] and f != "*"]
     if unknown:
         raise InvalidParameter(f"Invalid field name {unknown[0]}")
 
@@ -148,7 +126,7 @@ def _flag(name):
 
 def _as_request(kind, current, patched):
     """The create request a patched entity stands for (server-kept fields are ignored)."""
-    unknown = sorted(set(patched) - ENTITY_FIELDS[kind])
+    unknown = sorted(set(patched) - schemas.ENTITY_FIELDS[kind])
     if unknown:
         raise InvalidParameter(f"[{unknown[0]} unknown field]")
     for key in ("id", "name", "fullyQualifiedName"):
