@@ -2,6 +2,12 @@
 
 
 class Config:
+    # A real MLflow tracking server (3.17.x, --enable-workspaces) the MLflow routes the gateway
+    # does not own are forwarded to (experiments, runs, artifacts, the UI); "" = none.
+    TRACKING_UPSTREAM = ""
+    TRACKING_UPSTREAM_TOKEN = ""  # sent upstream as a bearer token, if set
+    TRACKING_TIMEOUT_SECONDS = 60  # an upstream slower than this is a 504
+    TRACKING_MAX_UPLOAD_BYTES = 5 * 1024 ** 3  # forwarded bodies (artifacts); 0 = no limit
     """Constants only: the environment and the mapping given to create_app override them."""
 
     # The embedded default: a SQLite file in the working directory, no server needed.

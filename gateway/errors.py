@@ -9,7 +9,7 @@ from gateway.exceptions import (AlreadyExists, Conflict, GatewayError, Incorrect
                                 InvalidatedRetryToken, InvalidFilter, InvalidParameter,
                                 MalformedRequest,
                                 MissingParameter, NotFound, PermissionDenied, PreconditionFailed,
-                                RateLimited, Unauthenticated, Unavailable)
+                                RateLimited, Unauthenticated, Unavailable, UpstreamTimeout)
 
 log = logging.getLogger(__name__)
 
@@ -20,14 +20,14 @@ STATUSES = {"invalid": 400, "missing": 400, "unparseable": 400, "invalid_filter"
             "invalidated_retry_token": 409, "precondition_failed": 412,
             "unauthenticated": 401, "permission_denied": 403, "too_many_requests": 429,
             "endpoint_not_found": 404, "method_not_allowed": 405, "too_large": 413,
-            "unavailable": 503, "internal": 500}
+            "unavailable": 503, "upstream_timeout": 504, "internal": 500}
 _KINDS = {InvalidParameter: "invalid", MissingParameter: "missing", MalformedRequest: "unparseable",
           InvalidFilter: "invalid_filter",
           NotFound: "not_found", AlreadyExists: "already_exists", Conflict: "conflict",
           IncorrectState: "incorrect_state", InvalidatedRetryToken: "invalidated_retry_token",
           PreconditionFailed: "precondition_failed", Unauthenticated: "unauthenticated",
           PermissionDenied: "permission_denied", RateLimited: "too_many_requests",
-          Unavailable: "unavailable"}
+          Unavailable: "unavailable", UpstreamTimeout: "upstream_timeout"}
 _HTTP_KINDS = {404: "endpoint_not_found", 405: "method_not_allowed", 413: "too_large"}
 
 

@@ -72,6 +72,10 @@ class RateLimited(GatewayError):
         super().__init__(message, {"Retry-After": str(retry_after)})
 
 
+class UpstreamTimeout(GatewayError):
+    """A server the gateway forwards to did not answer in time."""
+
+
 class Unavailable(GatewayError):
     """A dependency (the database, a lock the request waits for) is out of reach; retry."""
 

@@ -3,8 +3,8 @@ from flask import Blueprint, g
 
 from gateway import retry_tokens
 from gateway.errors import register_face
-from gateway.faces.mlflow import (model_versions, registered_models, server, webhooks,
-                                  workspaces)
+from gateway.faces.mlflow import (model_versions, registered_models, server, tracking,
+                                  webhooks, workspaces)
 from gateway.faces.mlflow.errors import format_error
 from gateway.services.sources import HostPolicy
 
@@ -34,4 +34,5 @@ def init_app(app):
         app.register_blueprint(workspaces.bp, name=f"mlflow_{label}_workspaces",
                                url_prefix=root + workspaces.bp.url_prefix)
     app.register_blueprint(server.bp, name="mlflow_server")
+    tracking.init_app(app)
     register_face(app, "mlflow", ("/api/", "/ajax-api/"), format_error, default=True)

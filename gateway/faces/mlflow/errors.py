@@ -19,6 +19,7 @@ _CODES = {
     "permission_denied": "PERMISSION_DENIED",
     "too_many_requests": "REQUEST_LIMIT_EXCEEDED",
     "unavailable": "TEMPORARILY_UNAVAILABLE",
+    "upstream_timeout": "TEMPORARILY_UNAVAILABLE",
     "internal": "INTERNAL_ERROR",
 }
 

@@ -12,10 +12,10 @@ HEADER = "X-MLFLOW-WORKSPACE"
 bp = Blueprint("workspaces", __name__, url_prefix="/workspaces")
 
 
-def enter_from_header():
+def enter_from_header(role=None):
     """Enter the workspace the request's header names (default when absent)."""
     name = request.headers.get(HEADER, "").strip() or DEFAULT_WORKSPACE
-    access.enter(name)
+    access.enter(name, role)
     return workspaces.resolve(name)
 
 

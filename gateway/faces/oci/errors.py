@@ -19,6 +19,7 @@ _CODES = {
     "permission_denied": "NotAuthorized",
     "too_many_requests": "TooManyRequests",
     "unavailable": "ServiceUnavailable",
+    "upstream_timeout": "GatewayTimeout",
     "internal": "InternalServerError",
 }
 
