@@ -111,6 +111,24 @@ def test_forwarded_calls_carry_the_tenants_workspace_never_the_callers_credentia
         database.close()
 
 
+def test_a_retried_forwarded_write_reaches_the_upstream_once(database_url, recorder):
+    app = make_app(database_url, TRACKING_UPSTREAM=recorder.url)
+    client = app.test_client()
+    token = {"opc-retry-token": "run-create-1"}
+    first = client.post("/api/2.0/mlflow/runs/create", json={"experiment_id": "1"},
+                        headers=token)
+    again = client.post("/api/2.0/mlflow/runs/create", json={"experiment_id": "1"},
+                        headers=token)
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.json == first.json
+    assert len([r for r in recorder.requests if r["path"].endswith("runs/create")]) == 1
+    other = client.post("/api/2.0/mlflow/runs/create", json={"experiment_id": "2"},
+                        headers=token)
+    assert other.status_code == 409  # the same token on another request
+    client.post("/api/2.0/mlflow/runs/create", json={"experiment_id": "1"})
+    assert len([r for r in recorder.requests if r["path"].endswith("runs/create")]) == 2
+
+
 def test_upstream_down_is_503_and_slow_is_504(database_url):
     port = free_port()
     app = make_app(database_url, TRACKING_UPSTREAM=f"http://127.0.0.1:{port}")

@@ -9,8 +9,12 @@ is replaced, never trusted); the caller's credentials stay here (the upstream ma
 GATEWAY_TRACKING_UPSTREAM_TOKEN). Bodies stream both ways. An unreachable upstream is 503 with
 Retry-After, a slow one 504; the upstream's own answers (its MLflow errors too) pass through.
 
-Not built yet (issue 16): the OCI roots, the UI test, `gateway serve --tracking`, retry-token
-replays of forwarded writes, run-based source rules, benchmarks.
+A write with an opc-retry-token is sent upstream once: a retry gets the stored answer. (A crash
+after the upstream answered and before the answer was stored cannot be covered: the retry runs
+again.)
+
+Not built yet (issue 16): the OCI roots, the UI test, `gateway serve --tracking`, run-based
+source rules, benchmarks.
 """
 import requests
 from flask import Blueprint, Response, current_app, g, request, stream_with_context
@@ -18,7 +22,7 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from werkzeug.exceptions import MethodNotAllowed, NotFound as RouteNotFound
 
-from gateway import request_ids
+from gateway import request_ids, retry_tokens
 from gateway.exceptions import Unavailable, UpstreamTimeout
 from gateway.faces.mlflow.workspaces import HEADER, enter_from_header
 
@@ -71,6 +75,8 @@ def forward(rest=None):
         else "writer"
     workspace = enter_from_header(role)
     g.workspace = workspace
+    if replay := retry_tokens.claim():  # a retried write is answered, not sent again
+        return replay
     upstream = current_app.config["TRACKING_UPSTREAM"].rstrip("/")
     headers = CaseInsensitiveDict(
         (k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP)
@@ -81,7 +87,9 @@ def forward(rest=None):
     _call(lambda: _ensure_workspace(upstream, workspace, timeout))
     request.max_content_length = current_app.config["TRACKING_MAX_UPLOAD_BYTES"] or None
     body = None
-    if request.content_length:  # streamed with its length (WSGI servers upstream need it)
+    if g.get("retry_claim") is not None:  # its fingerprint read the body: send what was read
+        body = request.get_data()
+    elif request.content_length:  # streamed with its length (WSGI servers upstream need it)
         body = _Body(request.stream, request.content_length)
     elif request.headers.get("Transfer-Encoding"):
         body = _body_chunks()
