@@ -4,7 +4,7 @@ from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
 from gateway import (auth, db, delivery, errors, observability, openapi, request_ids,
-                     retry_tokens, traffic)
+                     retry_tokens, traffic, upstream)
 from gateway.config import Config
 from gateway.faces import mlflow, nemo, oci, openmetadata
 
@@ -19,7 +19,7 @@ def create_app(config=None):
     app.json = FastJSON(app)
     # Order matters: request hooks run in this order, teardowns in reverse.
     for part in (request_ids, observability, db, errors, auth, retry_tokens, traffic, delivery,
-                 mlflow, oci, nemo, openmetadata, openapi):
+                 upstream, mlflow, oci, nemo, openmetadata, openapi):
         part.init_app(app)
     return app
 

@@ -7,6 +7,9 @@
     @bp.post("/get-latest-versions")
     @read_only           # a POST that only reads: the reader role is enough
 
+A catch-all view may set `read_only` to a predicate of the request instead (the tracking
+pass-through: MLflow's searches are POSTs).
+
 Declarations sit on the view functions, so renaming an endpoint or mounting a blueprint under
 another name cannot silently open a route (as matching endpoint names did).
 """
@@ -34,4 +37,7 @@ def is_open():
 
 def is_read_only():
     """Whether the request only reads: GET/HEAD, or a route declared read-only."""
-    return request.method in ("GET", "HEAD") or getattr(_view(), "read_only", False)
+    if request.method in ("GET", "HEAD"):
+        return True
+    flag = getattr(_view(), "read_only", False)
+    return flag() if callable(flag) else flag

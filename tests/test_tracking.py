@@ -21,6 +21,8 @@ from tests.processes import free_port, wait_for
 
 pytestmark = pytest.mark.server
 DEFAULT_ENV = Path(__file__).parent.parent / ".ci" / ".mlflow-server" / "bin" / "mlflow"
+DRIVER = Path(__file__).with_name("mlflow_client_driver.py")
+OCI = "/20260430/aiDataPlatforms"
 
 
 class Recorder:
@@ -145,14 +147,20 @@ def test_upstream_down_is_503_and_slow_is_504(database_url):
         slow.close()
 
 
-def test_without_an_upstream_tracking_routes_stay_unknown(client):
+def test_without_an_upstream_tracking_routes_say_how_to_configure_one(client):
     answer = client.post("/api/2.0/mlflow/experiments/create", json={"name": "e"})
     assert answer.status_code == 404 and answer.json["error_code"] == "ENDPOINT_NOT_FOUND"
+    assert "GATEWAY_TRACKING_UPSTREAM" in answer.json["message"]
+    oci = client.get(f"{OCI}/p1/workspaces/w1/mlops/api/2.0/mlflow/runs/get?run_id=1")
+    assert oci.status_code == 404 and oci.json["code"] == "NotFound"
+    assert "--tracking" in oci.json["message"]
+    # The registry's own paths keep their answers: a wrong method is still 405.
+    assert client.get("/api/2.0/mlflow/registered-models/create").status_code == 405
 
 
 @pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory):
-    """A real MLflow tracking server (workspaces on) from its own environment."""
+def mlflow_executable():
+    """`mlflow` of MLflow 3.17.2's own environment (built on first use)."""
     path = os.environ.get("GATEWAY_TEST_MLFLOW_SERVER") or str(DEFAULT_ENV)
     if not Path(path).exists() and path == str(DEFAULT_ENV):
         subprocess.run(["bash", str(DEFAULT_ENV.parent.parent.parent / "mlflow_server_env.sh"),
@@ -162,6 +170,13 @@ def mlflow_server(tmp_path_factory):
         if os.environ.get("GATEWAY_TEST_REQUIRE_MLFLOW_SERVER"):
             pytest.fail(reason)
         pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory, mlflow_executable):
+    """A real MLflow tracking server (workspaces on) from its own environment."""
+    path = mlflow_executable
     folder = tmp_path_factory.mktemp("upstream")
     port = free_port()
     process = processes.start([path, "server", "--host", "127.0.0.1", "--port", str(port),
@@ -242,3 +257,59 @@ def test_tenants_cannot_see_each_others_runs(fronted, unique):
                          headers={"X-MLFLOW-WORKSPACE": f"{unique}-b"})
     assert other.status_code == 404  # the upstream's own MLflow error, passed through
     assert other.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+@pytest.mark.parametrize("face", ["mlflow", "oci"])
+def test_pyfunc_models_log_register_and_load_through_the_gateway(fronted, mlflow_executable,
+                                                                 unique, face):
+    """The full MLflow client: log_model(registered_model_name=...), load by number and alias,
+    predict, register_model("runs:/..."); under the MLflow root and under an OCI workspace
+    path (whose runs live in the platform's workspace upstream)."""
+    base = fronted.url if face == "mlflow" else (
+        f"{fronted.url}{OCI}/{unique}-platform/workspaces/w1/mlops")
+    name = f"{unique}-{face}"
+    result = subprocess.run([str(Path(mlflow_executable).with_name("python")), str(DRIVER),
+                             base, name], capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    facts = json.loads(result.stdout.strip().splitlines()[-1])
+    assert facts["versions"] == ["1", "2"]
+    # The versions are the gateway's registry's, in the face's namespace.
+    mine = requests.get(f"{base}/api/2.0/mlflow/model-versions/get",
+                        params={"name": name, "version": "2"}, timeout=30)
+    assert mine.status_code == 200 and mine.json()["model_version"]["run_id"] == facts["run_id"]
+    run = requests.get(f"{fronted.url}/api/2.0/mlflow/runs/get",
+                       params={"run_id": facts["run_id"]}, timeout=30)
+    # An OCI platform's runs are not the default workspace's.
+    assert run.status_code == (200 if face == "mlflow" else 404), run.text
+
+
+def test_run_based_sources_are_checked_against_the_upstream(fronted, unique):
+    """MLflow's source rules that need a tracking store, asked of the upstream in the tenant's
+    workspace: a run's artifact URI is accepted with its run_id, not with another's."""
+    api = f"{fronted.url}/api/2.0/mlflow"
+    experiment = requests.post(f"{api}/experiments/create", json={"name": f"{unique}-src"},
+                               timeout=30).json()["experiment_id"]
+    run = requests.post(f"{api}/runs/create", json={"experiment_id": experiment},
+                        timeout=30).json()["run"]["info"]
+    other = requests.post(f"{api}/runs/create", json={"experiment_id": experiment},
+                          timeout=30).json()["run"]["info"]
+    requests.post(f"{api}/registered-models/create", json={"name": f"{unique}-src"}, timeout=30)
+
+    def create(source, run_id):
+        return requests.post(f"{api}/model-versions/create", timeout=30, json={
+            "name": f"{unique}-src", "source": source, "run_id": run_id})
+    inside = run["artifact_uri"] + "/model"
+    assert inside.startswith("mlflow-artifacts:/")
+    assert create(inside, run["run_id"]).status_code == 200
+    refused = create(inside, other["run_id"])
+    assert refused.status_code == 400 and "run_id request parameter" in refused.json()["message"]
+    assert create(inside, "0" * 32).status_code == 400  # no such run upstream
+    # Another tenant's run is not found from here either.
+    requests.post(f"{fronted.url}/api/3.0/mlflow/workspaces", json={"name": f"{unique}-t2"},
+                  timeout=30)
+    headers = {"X-MLFLOW-WORKSPACE": f"{unique}-t2"}
+    requests.post(f"{api}/registered-models/create", json={"name": "m"}, headers=headers,
+                  timeout=30)
+    theirs = requests.post(f"{api}/model-versions/create", timeout=30, headers=headers, json={
+        "name": "m", "source": inside, "run_id": run["run_id"]})
+    assert theirs.status_code == 400, theirs.text

@@ -109,24 +109,29 @@ _insert_version = prepared(lambda *values: ModelVersion.insert(
 
 
 def create(workspace, name, source, run_id=None, tags=(), run_link="", description="",
-           model_id=None, user_id=None, workspace_key=None, source_policy=sources.HostPolicy()):
+           model_id=None, user_id=None, workspace_key=None, source_policy=sources.HostPolicy(),
+           tracking_store=None):
     """Create the next version of a model; numbers are never reused, even across workers.
 
     run_id and model_id are None when the request did not give them (MLflow tells "absent"
     from "empty" when it resolves a `models:/` source). The source is checked as MLflow 3.17.2
-    checks it (services/sources.py), under the deployment's host policy.
+    checks it (services/sources.py), under the deployment's host policy, asking the tracking
+    store (if any) about the runs and logged models it names. Those questions are asked before
+    the write transaction: it never waits on the network.
     """
     _check_create(name, source, run_id, run_link, description, model_id)
     tags = registered_models.unique_tags(tags)
     is_prompt = (tags.get(filters.PROMPT_TAG) or "false").lower() == "true"
+    storage = None
+    if not is_prompt:
+        source, storage, run_id, model_id = _resolve_source(workspace, source, run_id, model_id)
+    sources.validate(source, run_id, model_id, is_prompt, source_policy, tracking_store)
+    if not is_prompt:
+        tracked_storage, run_id = sources.tracked_lineage(source, run_id, model_id,
+                                                          tracking_store)
+        storage = storage or tracked_storage
     now = now_ms()
     with database.atomic():
-        if not is_prompt:
-            source, storage, run_id, model_id = _resolve_source(workspace, source, run_id,
-                                                                model_id)
-        else:
-            storage = None
-        sources.validate(source, run_id, model_id, is_prompt, source_policy)
         # The UPDATE takes the model's row lock (PostgreSQL) or the write lock (SQLite), so
         # concurrent creates are serialised here and each gets its own number. The statements
         # are prepared, so the lock is held as briefly as possible.
@@ -146,6 +151,8 @@ def create(workspace, name, source, run_id=None, tags=(), run_link="", descripti
                                          for k, v in tags.items()]).execute()
         webhooks.version_created(workspace, name, number, source, run_id, tags, description)
     events.created.send("model_version", row_id=version_id)
+    if tracking_store is not None and model_id and not is_prompt:
+        tracking_store.record_model_version(model_id, name, number)
     version = ModelVersion(id=version_id, **fields)
     version.registered_model = RegisteredModel(id=registered_model_id, name=name,
                                                workspace=workspace)

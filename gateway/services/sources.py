@@ -7,18 +7,22 @@ The rules and messages are those of `mlflow/server/handlers.py` (`_create_model_
 check: local paths and `..` segments are how MLflow's path-traversal CVEs worked, and a source
 naming a host is one a server would be made to connect to.
 
-The gateway has no tracking store, so the rules that need a run or a logged model (a local
-path inside a run's artifact directory, an `mlflow-artifacts` source under a run's or a
-model's artifact location) cannot be confirmed: such sources are refused, with the message
-MLflow gives when the run or model does not exist. `runs:/<id>/...` sources need no store:
-they are accepted when the request's run_id names the same run, as in MLflow.
+The rules that need a run or a logged model (a local path inside a run's artifact directory,
+an `mlflow-artifacts` source under a run's or a model's artifact location) ask the tracking
+store: the MLflow tracking server behind the gateway (gateway/upstream.py), within the
+request's workspace. Without one they cannot be confirmed, and such sources are refused with
+the message MLflow gives when the run or model does not exist. `runs:/<id>/...` sources need no
+store: they are accepted when the request's run_id names the same run, as in MLflow.
+
+A store is anything with `run_artifact_uri(run_id)` and `logged_model(model_id)` ->
+(artifact_location, source_run_id), each None when the upstream does not have it.
 """
 import posixpath
 import re
 import urllib.parse
 from dataclasses import dataclass
 
-from gateway.exceptions import InvalidParameter
+from gateway.exceptions import InvalidParameter, NotFound
 
 # mlflow/prompt/constants.py: the only sources a prompt version may have.
 PROMPT_SOURCE_PLACEHOLDERS = frozenset({"dummy-source", "prompt-template"})
@@ -44,7 +48,7 @@ class HostPolicy:
     trusted_roots: tuple = ()
 
 
-def validate(source, run_id, model_id, is_prompt=False, policy=HostPolicy()):
+def validate(source, run_id, model_id, is_prompt=False, policy=HostPolicy(), store=None):
     """Refuse a source MLflow 3.17.2 refuses for a create with this run_id and model_id.
 
     `models:/name/...` registry references are resolved (and their lineage checked) by the
@@ -58,9 +62,33 @@ def validate(source, run_id, model_id, is_prompt=False, policy=HostPolicy()):
     if is_prompt:
         return
     if model_id:
-        _validate_source_model(source, model_id)
+        _validate_source_model(source, model_id, store)
     else:
-        _validate_source_run(source, run_id)
+        _validate_source_run(source, run_id, store)
+
+
+def tracked_lineage(source, run_id, model_id, store):
+    """(storage location or None, run_id) as MLflow's registry store sets them with a tracking
+    store: a `models:/<model id>` source is stored at the logged model's artifact location, and
+    a version without a run takes its logged model's source run."""
+    if store is None:
+        return None, run_id
+    storage = None
+    parsed = urllib.parse.urlparse(source)
+    source_model_id = _parse_model_uri(source)[4] if parsed.scheme == "models" else None
+    if source_model_id is not None:
+        artifact_location, source_run_id = _logged_model(store, source_model_id)
+        storage, run_id = artifact_location, run_id or source_run_id
+    if not run_id and model_id:
+        run_id = _logged_model(store, model_id)[1]
+    return storage, run_id
+
+
+def _logged_model(store, model_id):
+    found = store.logged_model(model_id)
+    if found is None:
+        raise NotFound(f"Logged model with ID '{model_id}' not found.")
+    return found
 
 
 def registry_reference(source):
@@ -93,12 +121,15 @@ def _not_contained(source, id_name):
                             "parameter must identify the resource that contains the source.")
 
 
-def _validate_source_run(source, run_id):
+def _validate_source_run(source, run_id, store):
     if _is_local(source):
-        # With a run_id MLflow looks the run up; the gateway has no tracking store to ask, so
-        # it answers as MLflow does for a run that does not exist.
+        # With a run_id MLflow looks the run up; without a store to ask, the gateway answers as
+        # MLflow does for a run that does not exist.
         if run_id:
-            raise _not_contained(source, "run_id")
+            root = _source_root(store and store.run_artifact_uri(run_id), source, "run_id")
+            if _local_within(source, root):
+                return
+            source = _local_path(source)
         raise InvalidParameter(
             f"Invalid model version source: '{source}'. To use a local path as a model version "
             "source, the run_id request parameter has to be specified and the local path has to "
@@ -114,13 +145,23 @@ def _validate_source_run(source, run_id):
     if parsed.scheme == "models":
         if parsed.netloc or _parse_model_uri(source)[4] is not None:
             raise _not_contained(source, "model_id")
-    if _is_mlflow_artifact_source(source):
-        raise _not_contained(source, "run_id")  # only a run's artifact root may hold it
+    if _is_mlflow_artifact_source(source):  # only a run's artifact root may hold it
+        if run_id and _within_root(source, _source_root(
+                store and store.run_artifact_uri(run_id), source, "run_id")):
+            return
+        raise _not_contained(source, "run_id")
 
 
-def _validate_source_model(source, model_id):
-    if _is_local(source):  # MLflow looks the logged model up: answered as for a missing one
-        raise _not_contained(source, "model_id")
+def _validate_source_model(source, model_id, store):
+    if _is_local(source):  # MLflow looks the logged model up
+        root = _model_root(store, model_id, source)
+        if _local_within(source, root):
+            return
+        raise InvalidParameter(
+            f"Invalid model version source: '{_local_path(source)}'. To use a local path as a "
+            "model version source, the model_id request parameter has to be specified and the "
+            "local path has to be contained within the artifact directory of the run specified "
+            "by the model_id.")
     _check_relative_paths(source)
     parsed = urllib.parse.urlparse(source)
     if parsed.scheme == "models":
@@ -134,7 +175,46 @@ def _validate_source_model(source, model_id):
     if parsed.scheme == "runs":
         raise _not_contained(source, "model_id")
     if _is_mlflow_artifact_source(source):
+        if _within_root(source, _model_root(store, model_id, source)):
+            return
         raise _not_contained(source, "model_id")
+
+
+def _source_root(root, source, id_name):
+    """The artifact root the store found (None: missing, or no store: refused as missing)."""
+    if root is None:
+        raise _not_contained(source, id_name)
+    return root
+
+
+def _model_root(store, model_id, source):
+    found = store and store.logged_model(model_id)
+    return _source_root(found and found[0], source, "model_id")
+
+
+def _local_path(uri):
+    """MLflow's local_file_uri_to_path, normalised as text (the gateway does not resolve
+    symlinks: the path is the upstream's, not on this machine)."""
+    path = urllib.parse.unquote(urllib.parse.urlparse(uri).path) if uri.startswith("file:") \
+        else uri
+    return posixpath.normpath(path) if path else path
+
+
+def _local_within(source, root):
+    """Whether local source lies in the local artifact root (MLflow: root in [source,
+    *source.parents])."""
+    if not _is_local(root):
+        return False
+    source, root = _local_path(source), _local_path(root)
+    return source == root or source.startswith(root.rstrip("/") + "/")
+
+
+def _within_root(source, root):
+    """MLflow's `_is_uri_within_root`."""
+    source_scheme, source_authority, source_parts = _normalized_parts(source)
+    root_scheme, root_authority, root_parts = _normalized_parts(root)
+    return (source_scheme == root_scheme and source_authority == root_authority
+            and bool(root_parts) and source_parts[:len(root_parts)] == root_parts)
 
 
 def _check_relative_paths(source):

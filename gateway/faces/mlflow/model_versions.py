@@ -1,6 +1,7 @@
 """MLflow's model-version RPCs: /model-versions/*."""
 from flask import Blueprint, current_app, g
 
+from gateway import upstream
 from gateway.faces.mlflow import schemas
 from gateway.faces.mlflow.parsing import if_match, parse
 from gateway.services import etags, model_versions
@@ -19,7 +20,8 @@ def create():
     args = parse(schemas.create_model_version)
     return _version(model_versions.create(
         g.workspace, user_id=g.user, workspace_key=g.get("workspace_key"),
-        source_policy=current_app.extensions["source_policy"], **args))
+        source_policy=current_app.extensions["source_policy"],
+        tracking_store=upstream.store(g.workspace), **args))
 
 
 @bp.get("/get")

@@ -13,17 +13,16 @@ A write with an opc-retry-token is sent upstream once: a retry gets the stored a
 after the upstream answered and before the answer was stored cannot be covered: the retry runs
 again.)
 
-Not built yet (issue 16): the OCI roots, the UI test, `gateway serve --tracking`, run-based
-source rules, benchmarks.
+The same forwarding serves the OCI face's mlops roots: that face enters its own scope, then
+calls send().
 """
-import requests
-from flask import Blueprint, Response, current_app, g, request, stream_with_context
-from requests.adapters import HTTPAdapter
-from requests.structures import CaseInsensitiveDict
-from werkzeug.exceptions import MethodNotAllowed, NotFound as RouteNotFound
+from urllib.parse import quote
 
-from gateway import request_ids, retry_tokens
-from gateway.exceptions import Unavailable, UpstreamTimeout
+from flask import Blueprint, Response, current_app, g, request, stream_with_context
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import PathConverter
+
+from gateway import request_ids, retry_tokens, upstream
 from gateway.faces.mlflow.workspaces import HEADER, enter_from_header
 
 ROOTS = ("/api/2.0/mlflow", "/api/3.0/mlflow", "/ajax-api/2.0/mlflow", "/ajax-api/3.0/mlflow",
@@ -31,60 +30,83 @@ ROOTS = ("/api/2.0/mlflow", "/api/3.0/mlflow", "/ajax-api/2.0/mlflow", "/ajax-ap
 PAGES = ("/get-artifact", "/model-versions/get-artifact", "/static-files/<path:rest>", "/")
 # POSTs that only read (MLflow searches with POST bodies).
 READS = ("/search", "/get-history-bulk-interval", "/search-datasets", "/batch-get")
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
                "trailers", "transfer-encoding", "upgrade", "host", "content-length",
                "authorization", "cookie", HEADER.lower(), "dh-user-principal"}
 _CHUNK = 64 * 1024
+NO_UPSTREAM = ("This gateway serves MLflow's model registry; experiments, runs, artifacts and "
+               "the UI are served by an MLflow tracking server behind it. Set "
+               "GATEWAY_TRACKING_UPSTREAM=http://host:port (an MLflow 3.17 server started with "
+               "--enable-workspaces) or run `gateway serve --tracking`.")
+
+
+# What the gateway owns under MLflow's roots: never forwarded, so a wrong method or an unknown
+# path there answers as the gateway's routes do (405 with Allow, 404).
+OWNED = ("registered-models", "model-versions", "webhooks", "workspaces", "server-info")
+
+
+class ForwardedPath(PathConverter):
+    """A path under an MLflow root that is not one of the gateway's own families."""
+    regex = rf"(?!(?:{'|'.join(OWNED)})(?:/|$))[^/].*?"
 
 
 def init_app(app):
-    """Forward the routes the gateway does not own, when an upstream is configured."""
-    if not app.config["TRACKING_UPSTREAM"]:
-        return
-    session = requests.Session()
-    session.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=32))
-    session.mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=32))
-    app.extensions["tracking_session"] = session
+    """Forward the routes the gateway does not own; without an upstream, say how to set one."""
+    app.url_map.converters["forwarded"] = ForwardedPath
     bp = Blueprint("tracking", __name__)  # made per app: its routes depend on the config
-    for number, root in enumerate(ROOTS):
-        bp.add_url_rule(f"{root}/<path:rest>", f"forward_{number}", forward,
-                        methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"])
+    view = forward if app.config["TRACKING_UPSTREAM"] else not_configured
+    add_forwarding(bp, view)
     for number, page in enumerate(PAGES):
-        bp.add_url_rule(page, f"page_{number}", forward, methods=["GET", "HEAD"])
+        bp.add_url_rule(page, f"page_{number}", view, methods=["GET", "HEAD"])
     app.register_blueprint(bp)
 
 
-def _owned(path):
-    """Whether a path belongs to a route of the gateway's own (then a wrong method is 405)."""
-    adapter = current_app.url_map.bind("localhost")
-    for method in ("GET", "POST", "PATCH", "DELETE", "PUT"):
-        try:
-            endpoint, _ = adapter.match(path, method=method)
-        except (MethodNotAllowed, RouteNotFound):
-            continue
-        if not endpoint.startswith("tracking."):
-            return True
-    return False
+def add_forwarding(bp, view):
+    """Catch-all rules under every MLflow root of bp for view (which must be forwarding)."""
+    for number, root in enumerate(ROOTS):
+        bp.add_url_rule(f"{root}/<forwarded:rest>", f"forward_{number}", view, methods=METHODS,
+                        defaults={"root": root})
 
 
-def forward(rest=None):
-    """Send the request upstream and stream its answer back."""
-    if _owned(request.path):
-        raise MethodNotAllowed()
-    role = "reader" if request.method in ("GET", "HEAD") or request.path.endswith(READS) \
-        else "writer"
-    workspace = enter_from_header(role)
-    g.workspace = workspace
-    if replay := retry_tokens.claim():  # a retried write is answered, not sent again
+def _is_search():
+    return request.path.endswith(READS)
+
+
+def forwarding(view):
+    """Mark view as a forwarding catch-all: its POST searches only read."""
+    view.read_only = _is_search
+    return view
+
+
+@forwarding
+def forward(root=None, rest=None):
+    """Enter the workspace the MLflow header names, then send the request upstream."""
+    if replay := _enter(enter_from_header):
         return replay
-    upstream = current_app.config["TRACKING_UPSTREAM"].rstrip("/")
-    headers = CaseInsensitiveDict(
-        (k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP)
-    headers.update(_upstream_auth())
-    headers[HEADER] = workspace
+    return send(g.workspace)
+
+
+@forwarding
+def not_configured(root=None, rest=None):
+    raise NotFound(NO_UPSTREAM)  # 404 ENDPOINT_NOT_FOUND, as for any unknown route
+
+
+def _enter(enter):
+    g.workspace = enter()
+    return retry_tokens.claim()  # a retried write is answered, not sent again
+
+
+def send(workspace, root=None):
+    """Send the request upstream into workspace and stream its answer back; a face mounting
+    MLflow's roots under its own prefix names the root, and the prefix is not sent."""
+    path = quote(request.path[request.path.index(root + "/"):] if root else request.path,
+                 safe="/:@!$&'()*+,;=~")
+    if request.query_string:
+        path += "?" + request.query_string.decode("latin-1")
+    target = upstream.current()
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
     headers[request_ids.HEADER] = request_ids.current()  # one id here, upstream and in logs
-    timeout = float(current_app.config["TRACKING_TIMEOUT_SECONDS"])
-    _call(lambda: _ensure_workspace(upstream, workspace, timeout))
     request.max_content_length = current_app.config["TRACKING_MAX_UPLOAD_BYTES"] or None
     body = None
     if g.get("retry_claim") is not None:  # its fingerprint read the body: send what was read
@@ -93,55 +115,14 @@ def forward(rest=None):
         body = _Body(request.stream, request.content_length)
     elif request.headers.get("Transfer-Encoding"):
         body = _body_chunks()
-    answer = _call(lambda: _session().request(
-        request.method, upstream + request.full_path.rstrip("?"), headers=headers, data=body,
-        stream=True, timeout=(min(timeout, 5), timeout), allow_redirects=False))
+    answer = target.send(request.method, path, workspace,
+                         headers=headers, data=body, stream=True)
     kept = [(k, v) for k, v in answer.raw.headers.items() if k.lower() not in _HOP_BY_HOP]
     if request.method not in ("GET", "HEAD"):  # small answers to writes are read whole
         content = answer.content
         return Response(content, status=answer.status_code, headers=kept)
     return Response(stream_with_context(_answer_chunks(answer)), status=answer.status_code,
                     headers=kept)
-
-
-def _session():
-    return current_app.extensions["tracking_session"]
-
-
-def _upstream_auth():
-    token = current_app.config["TRACKING_UPSTREAM_TOKEN"]
-    return {"Authorization": f"Bearer {token}"} if token else {}
-
-
-def _call(send):
-    """send() an upstream request; its failures as the gateway's (503, 504)."""
-    try:
-        return send()
-    except requests.Timeout:
-        raise UpstreamTimeout("The MLflow tracking server did not answer in time.") from None
-    except requests.ConnectionError:
-        raise Unavailable("The MLflow tracking server is unreachable; retry the request.",
-                          retry_after=2) from None
-
-
-def _ensure_workspace(upstream, workspace, timeout):
-    """The gateway owns workspaces; the upstream gets each one the first time this worker
-    forwards into it (MLflow's server refuses calls into a workspace it does not know)."""
-    known = current_app.extensions.setdefault("tracking_workspaces", {"default"})
-    if workspace in known:
-        return
-    url = f"{upstream}/api/3.0/mlflow/workspaces"
-    found = _session().get(f"{url}/{workspace}", headers=_upstream_auth(), timeout=timeout)
-    if found.status_code == 404:
-        made = _session().post(url, json={"name": workspace}, headers=_upstream_auth(),
-                               timeout=timeout)
-        if made.status_code >= 400 and "RESOURCE_ALREADY_EXISTS" not in made.text:
-            raise Unavailable(f"The MLflow tracking server refused workspace '{workspace}': "
-                              f"{made.text[:200]}", retry_after=2)
-    elif found.status_code >= 400:
-        raise Unavailable(f"The MLflow tracking server answered {found.status_code} for "
-                          f"workspace '{workspace}'", retry_after=2)
-    known.add(workspace)
 
 
 class _Body:

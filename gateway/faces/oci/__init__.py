@@ -5,7 +5,8 @@
 
 A platform's model registry is one namespace shared by its workspaces: the gateway workspace
 services.workspaces.platform_workspace(aiDataPlatformId). Versions remember the workspaceKey
-they were created through.
+they were created through. The rest of MLflow's API under these roots (experiments, runs,
+artifacts) goes to the tracking upstream, in the platform's workspace.
 """
 from flask import Blueprint, g, request
 from marshmallow import ValidationError
@@ -13,7 +14,7 @@ from marshmallow import ValidationError
 from gateway import access, retry_tokens, routes
 from gateway.errors import register_face
 from gateway.exceptions import InvalidParameter
-from gateway.faces.mlflow import model_versions, registered_models, server, webhooks
+from gateway.faces.mlflow import model_versions, registered_models, server, tracking, webhooks
 from gateway.faces.bodies import json_body
 from gateway.faces.oci.errors import format_error
 from gateway.faces.oci.schemas import create_model_version_details
@@ -36,12 +37,13 @@ POST_VERBS = {
 
 def init_app(app):
     """Mount the registry under both OCI roots; errors under /20260430 speak OCI."""
-    app.register_blueprint(_mlops("oci_platform"), url_prefix=PLATFORM_ROOT)
-    app.register_blueprint(_mlops("oci_workspace"), url_prefix=WORKSPACE_ROOT)
+    forward = _forward if app.config["TRACKING_UPSTREAM"] else tracking.not_configured
+    app.register_blueprint(_mlops("oci_platform", forward), url_prefix=PLATFORM_ROOT)
+    app.register_blueprint(_mlops("oci_workspace", forward), url_prefix=WORKSPACE_ROOT)
     register_face(app, "oci", (API_VERSION + "/",), format_error)
 
 
-def _mlops(name):
+def _mlops(name, forward):
     registry = Blueprint("registry", __name__, url_prefix="/api/2.0/mlflow")
     registry.register_blueprint(registered_models.bp)
     registry.register_blueprint(model_versions.bp)
@@ -52,9 +54,16 @@ def _mlops(name):
     mlops = Blueprint(name, __name__)
     mlops.register_blueprint(registry)
     mlops.register_blueprint(server.bp)
+    tracking.add_forwarding(mlops, forward)
     mlops.url_value_preprocessor(_take_path_values)
     mlops.before_request(_scope)
     return mlops
+
+
+@tracking.forwarding
+def _forward(root, rest):
+    """Experiments, runs and artifacts: the upstream's, in the platform's workspace."""
+    return tracking.send(g.workspace, root)
 
 
 def _take_path_values(endpoint, values):
