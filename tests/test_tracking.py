@@ -4,6 +4,7 @@ failures answer."""
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import threading
 import time
@@ -313,3 +314,41 @@ def test_run_based_sources_are_checked_against_the_upstream(fronted, unique):
     theirs = requests.post(f"{api}/model-versions/create", timeout=30, headers=headers, json={
         "name": "m", "source": inside, "run_id": run["run_id"]})
     assert theirs.status_code == 400, theirs.text
+
+
+def _rendered(url, expected, deadline_seconds=180):
+    """The DOM headless Chromium renders at url once it shows every expected text (MLflow's UI
+    is a single-page app: its pages appear after its own API calls)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        reason = "Chromium is not installed (apt-get install chromium)"
+        if os.environ.get("GATEWAY_TEST_REQUIRE_CHROMIUM"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    deadline, dom = time.monotonic() + deadline_seconds, ""
+    while time.monotonic() < deadline:
+        try:
+            dom = subprocess.run(
+                [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-dev-shm-usage", "--virtual-time-budget=30000", "--dump-dom", url],
+                capture_output=True, text=True,
+                timeout=max(5, deadline - time.monotonic())).stdout
+        except subprocess.TimeoutExpired:
+            break
+        if all(text in dom for text in expected):
+            return dom
+    raise AssertionError(f"{url} never showed {expected}; last DOM: {dom[-1500:]}")
+
+
+def test_mlflows_ui_shows_the_gateways_registry_and_the_upstreams_experiments(fronted, unique):
+    api = f"{fronted.url}/api/2.0/mlflow"
+    requests.post(f"{api}/registered-models/create", json={"name": f"a-{unique}-ui-model"},
+                  timeout=30).raise_for_status()
+    requests.post(f"{api}/experiments/create", json={"name": f"a-{unique}-ui-exp"},
+                  timeout=30).raise_for_status()
+    page = requests.get(fronted.url + "/", timeout=30)
+    assert page.status_code == 200 and "<html" in page.text  # the UI, served by the upstream
+    # Names sorting first: the pages list the first page of what the module made.
+    # The UI knows workspaces (the gateway's server-info says so): it names one in the URL.
+    _rendered(f"{fronted.url}/#/models?workspace=default", [f"a-{unique}-ui-model"])
+    _rendered(f"{fronted.url}/#/experiments?workspace=default", [f"a-{unique}-ui-exp"])

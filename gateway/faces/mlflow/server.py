@@ -21,6 +21,7 @@ def version():
 
 
 @bp.get("/api/3.0/mlflow/server-info")
+@bp.get("/ajax-api/3.0/mlflow/server-info")  # where MLflow's UI asks
 def server_info():
     """Capabilities; the client needs workspaces_enabled before it sends a workspace."""
     return {"store_type": "SqlStore", "workspaces_enabled": True,
