@@ -20,26 +20,35 @@ from asgiref.wsgi import WsgiToAsgiInstance
 
 from gateway.app import create_app
 from gateway.delivery import start
+from gateway.faces.mlflow.tracking import ARTIFACTS
 
 
 def create_asgi_app(config=None):
     """The gateway as an ASGI app (for `gunicorn -k asgi 'gateway.asgi:create_asgi_app()'`)."""
     app = create_app(config)
     start(app)  # this worker's webhook delivery thread
-    return BufferedWsgi(app, int(app.config["MAX_CONTENT_LENGTH"]))
+    uploads = app.config["TRACKING_UPSTREAM"] and (
+        int(app.config["TRACKING_MAX_UPLOAD_BYTES"]) or float("inf"))
+    return BufferedWsgi(app, int(app.config["MAX_CONTENT_LENGTH"]), uploads or None)
 
 
 class BufferedWsgi:
-    """An ASGI app that reads each request whole (at most max_body bytes), then runs WSGI."""
+    """An ASGI app that reads each request whole (at most max_body bytes), then runs WSGI.
 
-    def __init__(self, wsgi_app, max_body):
-        self.wsgi_app, self.max_body = wsgi_app, max_body
+    With a tracking upstream, artifact uploads (paths with /mlflow-artifacts/) have their own
+    limit, max_upload: they are spooled to a temporary file, never held in memory."""
+
+    def __init__(self, wsgi_app, max_body, max_upload=None):
+        self.wsgi_app, self.max_body, self.max_upload = wsgi_app, max_body, max_upload
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
             return
-        await _Request(self.wsgi_app, self.max_body)(scope, receive, send)
+        limit = self.max_body
+        if self.max_upload and ARTIFACTS in scope.get("path", ""):
+            limit = self.max_upload
+        await _Request(self.wsgi_app, limit)(scope, receive, send)
 
 
 async def _lifespan(receive, send):

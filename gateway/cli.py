@@ -13,7 +13,8 @@ import click
 from gunicorn.app.base import BaseApplication
 from peewee import OperationalError
 
-from gateway import migrations
+from gateway import migrations, tracking_server
+from gateway.config import Config
 from gateway.db import database
 from gateway.exceptions import GatewayError
 from gateway.services import principals
@@ -260,18 +261,39 @@ def default_workers():
               show_default=True,
               help="asgi: gunicorn's asyncio worker reads whole requests, so slow or idle "
                    "clients hold no worker (gateway/asgi.py); sync: plain synchronous workers.")
-def serve(host, port, workers, access_log, worker_class):
+@click.option("--tracking", is_flag=True,
+              help="Also start a local MLflow tracking server (experiments, runs, artifacts, "
+                   "the UI) and forward to it; stopped with the gateway. Its data sits beside "
+                   "a SQLite database, in mlflow-tracking/.")
+def serve(host, port, workers, access_log, worker_class, tracking):
     """Migrate the schema, then serve the gateway with gunicorn."""
     metrics = _metrics_directory()  # first: before anything imports prometheus-client
+    upstream = None
     try:
         _upgrade()
+        if tracking:
+            upstream = _start_tracking()
         options = {"bind": f"{host}:{port}", "workers": workers, "worker_class": worker_class,
                    "accesslog": "-" if access_log else None,
                    "access_log_format": ACCESS_LOG_FORMAT, "child_exit": _forget_worker_metrics}
         GunicornServer(options).run()
     finally:
+        if upstream is not None:
+            tracking_server.stop(upstream)
         if metrics is not None:
             shutil.rmtree(metrics, ignore_errors=True)
+
+
+def _start_tracking():
+    """The managed tracking server; the workers (forked later) forward to it."""
+    if os.environ.get("GATEWAY_TRACKING_UPSTREAM"):
+        raise click.UsageError("--tracking starts its own upstream: unset "
+                               "GATEWAY_TRACKING_UPSTREAM, or drop --tracking")
+    process, url = tracking_server.start(
+        os.environ.get("GATEWAY_DATABASE_URL") or Config.DATABASE_URL)
+    os.environ["GATEWAY_TRACKING_UPSTREAM"] = url
+    click.echo(f"gateway: MLflow tracking server at {url} (pid {process.pid})", err=True)
+    return process
 
 
 def _metrics_directory():

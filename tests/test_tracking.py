@@ -4,8 +4,11 @@ failures answer."""
 import hashlib
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,7 +20,7 @@ import requests
 from mlflow import MlflowClient
 
 from tests import processes
-from tests.conftest import make_app, serve
+from tests.conftest import Server, make_app
 from tests.processes import free_port, wait_for
 
 pytestmark = pytest.mark.server
@@ -195,8 +198,10 @@ def mlflow_server(tmp_path_factory, mlflow_executable):
 
 @pytest.fixture(scope="module")
 def fronted(tmp_path_factory, mlflow_server):
-    server = serve(tmp_path_factory, "tracking", env={
-        "GATEWAY_TRACKING_UPSTREAM": mlflow_server})
+    """The gateway as deployed (`gateway serve`: gunicorn's asyncio worker) in front of it."""
+    server = Server(f"sqlite:///{tmp_path_factory.mktemp('tracking') / 'gateway.db'}", env={
+        "GATEWAY_TRACKING_UPSTREAM": mlflow_server}, command=[
+        sys.executable, "-m", "gateway", "serve", "--port", "{port}", "--workers", "2"])
     yield server
     server.stop()
 
@@ -352,3 +357,50 @@ def test_mlflows_ui_shows_the_gateways_registry_and_the_upstreams_experiments(fr
     # The UI knows workspaces (the gateway's server-info says so): it names one in the URL.
     _rendered(f"{fronted.url}/#/models?workspace=default", [f"a-{unique}-ui-model"])
     _rendered(f"{fronted.url}/#/experiments?workspace=default", [f"a-{unique}-ui-exp"])
+
+
+def test_gateway_serve_tracking_runs_and_stops_a_local_tracking_server(tmp_path,
+                                                                      mlflow_executable):
+    """`gateway serve --tracking`: MLflow's server as a child on a private port, its data
+    beside the gateway's SQLite database, forwarded to, and stopped with the gateway."""
+    port, log = free_port(), tmp_path / "serve.log"
+    env = {**os.environ, "GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'gateway.db'}",
+           "GATEWAY_TRACKING_MLFLOW": mlflow_executable}
+    env.pop("GATEWAY_TRACKING_UPSTREAM", None)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    with open(log, "wb") as sink:
+        process = processes.start([sys.executable, "-m", "gateway", "serve", "--tracking",
+                                   "--port", str(port), "--workers", "1"], env=env,
+                                  cwd=tmp_path, stderr=sink)
+    child = None
+    try:
+        base = f"http://127.0.0.1:{port}"
+        processes.wait_for(processes.http_ok(f"{base}/health"), 300, "gateway serve --tracking",
+                           process)
+        started = re.search(r"tracking server at (\S+) \(pid (\d+)\)", log.read_text())
+        upstream, child = started.group(1), int(started.group(2))
+        made = requests.post(f"{base}/api/2.0/mlflow/experiments/create",
+                             json={"name": "local"}, timeout=30)
+        assert made.status_code == 200, made.text
+        assert requests.get(f"{upstream}/api/2.0/mlflow/experiments/get-by-name", timeout=30,
+                            params={"experiment_name": "local"}).status_code == 200
+        assert (tmp_path / "mlflow-tracking" / "mlflow.db").exists()
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+        processes.wait_for(lambda: not _answers(upstream), 30, "the tracking server to stop")
+        child = None
+    finally:
+        processes.stop(process)
+        if child is not None:  # the test failed with the child running: do not leave it
+            try:
+                os.killpg(child, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _answers(url):
+    try:
+        requests.get(f"{url}/health", timeout=2)
+        return True
+    except requests.ConnectionError:
+        return False

@@ -30,6 +30,7 @@ ROOTS = ("/api/2.0/mlflow", "/api/3.0/mlflow", "/ajax-api/2.0/mlflow", "/ajax-ap
 PAGES = ("/get-artifact", "/model-versions/get-artifact", "/static-files/<path:rest>", "/")
 # POSTs that only read (MLflow searches with POST bodies).
 READS = ("/search", "/get-history-bulk-interval", "/search-datasets", "/batch-get")
+ARTIFACTS = "/mlflow-artifacts/"
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
                "trailers", "transfer-encoding", "upgrade", "host", "content-length",
@@ -107,7 +108,8 @@ def send(workspace, root=None):
     target = upstream.current()
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
     headers[request_ids.HEADER] = request_ids.current()  # one id here, upstream and in logs
-    request.max_content_length = current_app.config["TRACKING_MAX_UPLOAD_BYTES"] or None
+    if ARTIFACTS in request.path:  # artifact uploads have their own limit (as in gateway.asgi)
+        request.max_content_length = current_app.config["TRACKING_MAX_UPLOAD_BYTES"] or None
     body = None
     if g.get("retry_claim") is not None:  # its fingerprint read the body: send what was read
         body = request.get_data()
