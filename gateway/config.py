@@ -8,6 +8,8 @@ class Config:
     TRACKING_UPSTREAM_TOKEN = ""  # sent upstream as a bearer token, if set
     TRACKING_TIMEOUT_SECONDS = 60  # an upstream slower than this is a 504
     TRACKING_MAX_UPLOAD_BYTES = 5 * 1024 ** 3  # forwarded bodies (artifacts); 0 = no limit
+    # Threads per worker (asgi) for forwarded calls; stay under the PostgreSQL pool's 20.
+    TRACKING_THREADS = 16
     """Constants only: the environment and the mapping given to create_app override them."""
 
     # The embedded default: a SQLite file in the working directory, no server needed.

@@ -11,11 +11,18 @@ Two requests with one token at the same time: the database lets one insert the t
 (SQLite: one writer at a time; PostgreSQL: the second insert waits on the unique key, at
 most RETRY_TOKEN_WAIT_MS, else a retryable 409 IncorrectState). The other finds the token
 taken, rolls back everything it did, and answers with the first one's answer.
+
+A request whose effect happens elsewhere (a call forwarded to the tracking upstream) cannot be
+rolled back, so it `reserve()`s the token before it acts: a row without an answer, committed at
+once. A concurrent duplicate finds it and waits for the answer (polling, within the upstream's
+timeout), then replays it. A reservation whose request died is taken over once it is older
+than that timeout.
 """
 import hashlib
 import json
 import logging
 import random
+import time
 from types import SimpleNamespace
 
 from flask import Response, current_app, g, has_request_context, request
@@ -24,8 +31,8 @@ from peewee import InterfaceError, InternalError, OperationalError
 from gateway import errors, events
 from gateway.auth import caller
 from gateway.db import before_first_transaction, database, is_sqlite, prepared
-from gateway.exceptions import (Conflict, GatewayError, InvalidatedRetryToken,
-                                InvalidParameter)
+from gateway.exceptions import (Conflict, GatewayError, IncorrectState,
+                                InvalidatedRetryToken, InvalidParameter)
 from gateway.models import DELETED_STAGE, ModelVersion, RegisteredModel, RetryToken, now_ms
 
 log = logging.getLogger(__name__)
@@ -57,6 +64,7 @@ class _Claim:
     def __init__(self, token):
         self.token, self.caller, self.fingerprint = token, caller(), fingerprint()
         self.created, self.transaction, self.finished = None, None, False
+        self.reserved = False
 
     def open(self):
         """Open the request's transaction (called at its first write, or to store the answer)."""
@@ -85,10 +93,80 @@ def claim():
     claim = _Claim(token)
     earlier = _find_token(claim.caller, token)
     if earlier is not None and earlier.expires_at > now_ms():
-        return _replay(earlier, claim)
+        if earlier.status is not None:
+            return _replay(earlier, claim)
+        _check_fingerprint(earlier, claim)  # reserved: reserve() waits for its answer
     g.retry_claim = claim
     before_first_transaction(claim.open)
     return None
+
+
+def reserve():
+    """Take the request's token now, for an action the gateway cannot roll back (a forwarded
+    call): None, then the request acts; or the answer of the request that holds the token,
+    once it has one."""
+    claim = g.get("retry_claim")
+    if claim is None:
+        return None
+    before_first_transaction(None)  # nothing here joins a request-wide transaction
+    patience = float(current_app.config["TRACKING_TIMEOUT_SECONDS"]) + 5
+    deadline = time.monotonic() + patience
+    while True:
+        now = now_ms()
+        with database.atomic():
+            taken = _insert_token(claim.caller, claim.token, claim.fingerprint, now,
+                                  now + current_app.config["RETRY_TOKEN_TTL_SECONDS"] * 1000,
+                                  None, None, None, None, None, g.get("workspace"))
+        if taken:
+            claim.reserved = True
+            return None
+        earlier = _find_token(claim.caller, claim.token)
+        if earlier is None:
+            continue  # released meanwhile: try again
+        if earlier.status is not None and earlier.expires_at > now:
+            g.pop("retry_claim", None)
+            return _replay(earlier, claim)
+        _check_fingerprint(earlier, claim)
+        if earlier.expires_at <= now or earlier.created_at < now - patience * 1000:
+            _release(earlier.id)  # expired, or its request died: take it over
+            continue
+        if time.monotonic() >= deadline:
+            raise IncorrectState(f"A request with this {HEADER} is still running; retry.")
+        time.sleep(0.05)
+
+
+def _release(row_id):
+    with database.atomic():
+        RetryToken.delete().where(RetryToken.id == row_id,
+                                  RetryToken.status.is_null()).execute()
+
+
+def _record_reserved(claim, response):
+    """Store the answer on the reservation, or release it if the answer is not kept."""
+    claim.finished = True
+    row = RetryToken.select(RetryToken.id).where(RetryToken.caller == claim.caller,
+                                                 RetryToken.token == claim.token)
+    try:
+        if _remembered(response):
+            headers = {k: response.headers[k] for k in _REPLAYED_HEADERS
+                       if k in response.headers}
+            with database.atomic():
+                RetryToken.update(status=response.status_code, headers=json.dumps(headers),
+                                  body=response.get_data(as_text=True)
+                                  ).where(RetryToken.id.in_(row)).execute()
+        else:
+            with database.atomic():
+                RetryToken.delete().where(RetryToken.id.in_(row)).execute()
+    except (OperationalError, InterfaceError) as error:
+        return errors.database_error(error)
+    return response
+
+
+def _remembered(response):
+    """Refusals, server errors and answers that say "retry" (Retry-After: busy, unavailable)
+    leave nothing behind: a retry runs again."""
+    return not (response.status_code >= 500 or response.status_code in _NOT_REMEMBERED
+                or "Retry-After" in response.headers)
 
 
 def _record(response):
@@ -97,10 +175,9 @@ def _record(response):
     if claim is None:
         return response
     before_first_transaction(None)
-    # Refusals, server errors and answers that say "retry" (Retry-After: busy, unavailable)
-    # leave nothing behind (_finish rolls back): a retry runs again.
-    if (response.status_code >= 500 or response.status_code in _NOT_REMEMBERED
-            or "Retry-After" in response.headers):
+    if claim.reserved:
+        return _record_reserved(claim, response)
+    if not _remembered(response):  # _finish rolls back what it wrote
         return response
     try:
         if claim.transaction is None:  # nothing was written: remember the answer all the same
@@ -155,9 +232,13 @@ def _find_token(caller, token):
     return SimpleNamespace(**rows[0]) if rows else None
 
 
-def _replay(earlier, claim):
+def _check_fingerprint(earlier, claim):
     if earlier.fingerprint != claim.fingerprint:
         raise Conflict(f"The {HEADER} was already used for a different request.")
+
+
+def _replay(earlier, claim):
+    _check_fingerprint(earlier, claim)
     if earlier.resource_kind and not _still_exists(earlier.resource_kind, earlier.resource_id):
         raise InvalidatedRetryToken(
             f"The {HEADER} was used in an earlier request whose result has since been removed. "
@@ -185,6 +266,15 @@ def _finish(exc):
     if claim is None:
         return
     before_first_transaction(None)
+    if claim.reserved and not claim.finished:  # the request failed before it had an answer
+        try:
+            with database.atomic():
+                RetryToken.delete().where(RetryToken.caller == claim.caller,
+                                          RetryToken.token == claim.token,
+                                          RetryToken.status.is_null()).execute()
+        except Exception:  # never raise from a teardown; the reservation then times out
+            log.warning("releasing a retry-token reservation failed", exc_info=True)
+        return
     if claim.transaction is not None and not claim.finished and database.transaction_depth():
         try:
             claim.end(commit=False)

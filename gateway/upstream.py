@@ -25,6 +25,9 @@ def init_app(app):
     if not app.config["TRACKING_UPSTREAM"]:
         return
     session = requests.Session()
+    # The upstream is reached directly: no proxy or netrc from the environment (reading them
+    # on every call cost a third of a millisecond).
+    session.trust_env = False
     for scheme in ("http://", "https://"):
         session.mount(scheme, HTTPAdapter(pool_connections=4, pool_maxsize=32))
     app.extensions["upstream"] = Upstream(

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -62,8 +63,10 @@ class Recorder:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
 
 
 @pytest.fixture
@@ -133,6 +136,38 @@ def test_a_retried_forwarded_write_reaches_the_upstream_once(database_url, recor
     assert other.status_code == 409  # the same token on another request
     client.post("/api/2.0/mlflow/runs/create", json={"experiment_id": "1"})
     assert len([r for r in recorder.requests if r["path"].endswith("runs/create")]) == 2
+
+
+def test_concurrent_duplicates_of_a_forwarded_write_wait_for_the_first(database_url):
+    slow = Recorder(delay=1.0)
+    try:
+        app = make_app(database_url, TRACKING_UPSTREAM=slow.url)
+        headers = {"opc-retry-token": "concurrent-1"}
+
+        def send(_):
+            return app.test_client().post("/api/2.0/mlflow/runs/create", headers=headers,
+                                          json={"experiment_id": "7"})
+        with ThreadPoolExecutor(3) as pool:
+            answers = list(pool.map(send, range(3)))
+        assert [a.status_code for a in answers] == [200] * 3
+        assert all(a.json == answers[0].json for a in answers)
+        assert len([r for r in slow.requests if r["path"].endswith("runs/create")]) == 1
+        # An upstream failure is not remembered: the retry runs again.
+        slow.close()
+        down = app.test_client().post("/api/2.0/mlflow/runs/create", json={"experiment_id": "8"},
+                                      headers={"opc-retry-token": "fails-1"})
+        assert down.status_code == 503
+        again = app.test_client().post("/api/2.0/mlflow/runs/create",
+                                       json={"experiment_id": "8"},
+                                       headers={"opc-retry-token": "fails-1"})
+        assert again.status_code == 503
+        from gateway.db import database
+        from gateway.models import RetryToken
+        with app.app_context(), database.connection_context():
+            kept = {row.token: row.status for row in RetryToken.select()}
+        assert kept == {"concurrent-1": 200}  # the failure's reservation was released
+    finally:
+        slow.close()
 
 
 def test_upstream_down_is_503_and_slow_is_504(database_url):

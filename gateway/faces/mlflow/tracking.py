@@ -75,7 +75,9 @@ def _is_search():
 
 
 def forwarding(view):
-    """Mark view as a forwarding catch-all: its POST searches only read."""
+    """Mark view as a forwarding catch-all: its POST searches only read (and gateway.asgi runs
+    it in its forwarding threads)."""
+    view.forwarding = True
     view.read_only = _is_search
     return view
 
@@ -105,6 +107,8 @@ def send(workspace, root=None):
                  safe="/:@!$&'()*+,;=~")
     if request.query_string:
         path += "?" + request.query_string.decode("latin-1")
+    if replay := retry_tokens.reserve():  # a concurrent duplicate waits for the first
+        return replay
     target = upstream.current()
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
     headers[request_ids.HEADER] = request_ids.current()  # one id here, upstream and in logs
