@@ -28,6 +28,8 @@ def init_app(app):
     # The upstream is reached directly: no proxy or netrc from the environment (reading them
     # on every call cost a third of a millisecond).
     session.trust_env = False
+    # Answers are passed on as sent: ask for an encoding only when the caller did.
+    del session.headers["Accept-Encoding"]
     for scheme in ("http://", "https://"):
         session.mount(scheme, HTTPAdapter(pool_connections=4, pool_maxsize=32))
     app.extensions["upstream"] = Upstream(

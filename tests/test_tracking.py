@@ -423,6 +423,8 @@ def test_gateway_serve_tracking_runs_and_stops_a_local_tracking_server(tmp_path,
         process.send_signal(signal.SIGTERM)
         process.wait(60)
         processes.wait_for(lambda: not _answers(upstream), 30, "the tracking server to stop")
+        processes.wait_for(lambda: not _group_alive(child), 30,
+                           "the tracking server's processes (its job consumers too) to end")
         child = None
     finally:
         processes.stop(process)
@@ -431,6 +433,14 @@ def test_gateway_serve_tracking_runs_and_stops_a_local_tracking_server(tmp_path,
                 os.killpg(child, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def _group_alive(group):
+    try:
+        os.killpg(group, 0)
+        return True
+    except ProcessLookupError:
+        return False
 
 
 def _answers(url):

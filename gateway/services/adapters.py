@@ -58,17 +58,11 @@ def search(workspace, filter_by=None, sort="created_at", page=1, page_size=100):
 
 
 def _model(workspace, reference, policy):
-    """The model a reference names ("{name}" here, or "{workspace}/{name}" readable by the
-    caller); both failures read the same, so other tenants' models cannot be probed."""
-    model_workspace, _, name = reference.rpartition("/")
-    model_workspace = model_workspace or workspace
-    model = None
-    if model_workspace == workspace or policy.can_read(model_workspace):
-        model = RegisteredModel.get_or_none(RegisteredModel.workspace == model_workspace,
-                                            RegisteredModel.name == name)
+    """The model a reference names (see model_entities.resolve_reference)."""
+    model = model_entities.resolve_reference(workspace, reference, policy)
     if model is None:
-        if model_workspace == workspace:
-            raise model_entities.not_found(workspace, name)
+        if "/" not in reference or reference.rpartition("/")[0] == workspace:
+            raise model_entities.not_found(workspace, reference.rpartition("/")[2])
         raise InvalidParameter(f"model '{reference}' does not name a model entity")
     return model
 

@@ -355,12 +355,15 @@ def _field_value(value):
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
+# Fields the server keeps: a change to them alone is no change of the entity.
+SERVER_KEPT = frozenset({"version", "updatedAt", "updatedBy", "changeDescription",
+                         "incrementalChangeDescription", "href"})
+
+
 def _change(old, new, previous):
     """OpenMetadata's changeDescription from one answered body to the next."""
-    ignored = {"version", "updatedAt", "updatedBy", "changeDescription",
-               "incrementalChangeDescription", "href"}
     added, updated, deleted = [], [], []
-    for key in sorted((set(old) | set(new)) - ignored):
+    for key in sorted((set(old) | set(new)) - SERVER_KEPT):
         before, after = old.get(key), new.get(key)
         if before == after or (before in (None, [], {}) and after in (None, [], {})):
             continue
@@ -398,10 +401,8 @@ def _save(row, old_body, render, who, major=False):
 
 
 def _same(old, new):
-    ignored = {"version", "updatedAt", "updatedBy", "changeDescription",
-               "incrementalChangeDescription"}
-    return {k: v for k, v in old.items() if k not in ignored} == {
-        k: v for k, v in new.items() if k not in ignored}
+    return {k: v for k, v in old.items() if k not in SERVER_KEPT} == {
+        k: v for k, v in new.items() if k not in SERVER_KEPT}
 
 
 def _merge(document, request, fields, replace):
@@ -466,7 +467,6 @@ def put_model(workspace, request, who, create_only=False, replace=False, user_id
         if not existing and old_body is not None:  # a registry model's first catalog write
             row.save(force_insert=True)
             _record_version_if_missing(row, old_body)
-            existing = True
         return _save(row, old_body, lambda: _model_json(model, row, service), who, major)
 
 

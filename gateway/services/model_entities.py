@@ -7,7 +7,7 @@ import fnmatch
 import json
 from typing import NamedTuple
 
-from peewee import JOIN, SQL, IntegrityError, fn
+from peewee import JOIN, SQL, fn
 
 from gateway.db import database
 from gateway.exceptions import (AlreadyExists, InvalidFilter, InvalidParameter, NotFound,
@@ -97,16 +97,21 @@ def _trusted(desired, fileset, policy):
 
 
 def _check_base_model(workspace, base_model, policy):
-    """A base model must exist, in a workspace the caller may read; both failures read the
-    same, so another tenant's models cannot be probed."""
-    if base_model is None:
-        return
-    base_workspace, _, base_name = base_model.rpartition("/")
-    base_workspace = base_workspace or workspace
-    if (base_workspace != workspace and not policy.can_read(base_workspace)) or not (
-            RegisteredModel.select().where(RegisteredModel.workspace == base_workspace,
-                                           RegisteredModel.name == base_name).exists()):
+    """A base model must exist, in a workspace the caller may read."""
+    if base_model is not None and resolve_reference(workspace, base_model, policy) is None:
         raise InvalidParameter(f"base_model '{base_model}' does not name a model entity")
+
+
+def resolve_reference(workspace, reference, policy):
+    """The registered model a reference names ("{name}" in workspace, or "{workspace}/{name}"
+    readable by the caller), else None: a missing model and another tenant's read the same,
+    so other tenants' models cannot be probed."""
+    model_workspace, _, name = reference.rpartition("/")
+    model_workspace = model_workspace or workspace
+    if model_workspace != workspace and not policy.can_read(model_workspace):
+        return None
+    return RegisteredModel.get_or_none(RegisteredModel.workspace == model_workspace,
+                                       RegisteredModel.name == name)
 
 
 def _save_details(model_id, entity):

@@ -9,9 +9,10 @@ is replaced, never trusted); the caller's credentials stay here (the upstream ma
 GATEWAY_TRACKING_UPSTREAM_TOKEN). Bodies stream both ways. An unreachable upstream is 503 with
 Retry-After, a slow one 504; the upstream's own answers (its MLflow errors too) pass through.
 
-A write with an opc-retry-token is sent upstream once: a retry gets the stored answer. (A crash
-after the upstream answered and before the answer was stored cannot be covered: the retry runs
-again.)
+A write with an opc-retry-token is sent upstream once: it reserves the token first, a retry gets
+the stored answer and a concurrent duplicate waits for it. (A crash after the upstream answered
+and before the answer was stored cannot be covered: once the reservation is older than the
+upstream timeout, a retry runs again.)
 
 The same forwarding serves the OCI face's mlops roots: that face enters its own scope, then
 calls send().
@@ -123,9 +124,14 @@ def send(workspace, root=None):
         body = _body_chunks()
     answer = target.send(request.method, path, workspace,
                          headers=headers, data=body, stream=True)
-    kept = [(k, v) for k, v in answer.raw.headers.items() if k.lower() not in _HOP_BY_HOP]
+    # The answer's bytes as the upstream sent them (never decoded here), with its length.
+    kept = [(k, v) for k, v in answer.raw.headers.items()
+            if k.lower() not in _HOP_BY_HOP or k.lower() == "content-length"]
     if request.method not in ("GET", "HEAD"):  # small answers to writes are read whole
-        content = answer.content
+        try:
+            content = answer.raw.read(decode_content=False)
+        finally:
+            answer.close()
         return Response(content, status=answer.status_code, headers=kept)
     return Response(stream_with_context(_answer_chunks(answer)), status=answer.status_code,
                     headers=kept)
@@ -154,6 +160,6 @@ def _body_chunks():
 
 def _answer_chunks(answer):
     try:
-        yield from answer.iter_content(_CHUNK)
+        yield from answer.raw.stream(_CHUNK, decode_content=False)
     finally:
         answer.close()

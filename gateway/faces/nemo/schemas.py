@@ -116,10 +116,14 @@ class UpdateModel(EntityFields):
     pass
 
 
-class ListModels(Request):
+class Paged(Request):
+    """NeMo's page, page_size and sort of every list."""
     page = fields.Integer(load_default=1, validate=Range(min=1))
     page_size = fields.Integer(load_default=100, validate=Range(1, 1000))
     sort = Text(load_default="created_at", validate=OneOf(SORTS))
+
+
+class ListModels(Paged):
     verbose = fields.Boolean(load_default=False)
 
 
@@ -143,7 +147,7 @@ class CreateWorkspaceAdapter(CreateAdapter):
 
 
 class ListAdapters(ListModels):
-    sort = Text(load_default="created_at", validate=OneOf(SORTS))
+    pass
 
 
 class UpdateAdapter(Request):

@@ -1,13 +1,12 @@
 """NeMo's workspace and member shapes (nemo-platform 0.3.0 `types/workspaces`) in marshmallow."""
 from marshmallow import Schema, ValidationError, fields, validates
-from marshmallow.validate import Length, OneOf, Range
+from marshmallow.validate import Length, OneOf
 
 from gateway import validation
 from gateway.exceptions import InvalidParameter
 from gateway.faces.fields import Text
-from gateway.faces.nemo.schemas import Request, description, iso
+from gateway.faces.nemo.schemas import Paged, Request, description, iso
 
-SORTS = ("name", "-name", "created_at", "-created_at", "updated_at", "-updated_at")
 # NeMo's workspace roles and the gateway's: each includes the ones before it.
 ROLES = {"Viewer": "reader", "Editor": "writer", "Admin": "admin"}
 ROLE_NAMES = {role: name for name, role in ROLES.items()}
@@ -29,10 +28,8 @@ class UpdateWorkspace(Request):
     description = description()
 
 
-class ListWorkspaces(Request):
-    page = fields.Integer(load_default=1, validate=Range(min=1))
-    page_size = fields.Integer(load_default=100, validate=Range(1, 1000))
-    sort = Text(load_default="created_at", validate=OneOf(SORTS))
+class ListWorkspaces(Paged):
+    pass
 
 
 def _roles(required):
