@@ -71,6 +71,28 @@ def latencies(session, url, params, calls):
     return times
 
 
+def compare_latency(session, direct_url, gateway_url, args, title):
+    """The same call made directly and through the gateway, alternated round by round."""
+    latencies(session, direct_url, None, 50)  # warm both
+    latencies(session, gateway_url, None, 50)
+    direct, forwarded = [], []
+    for _ in range(args.rounds):
+        direct.append(latencies(session, direct_url, None, args.calls))
+        forwarded.append(latencies(session, gateway_url, None, args.calls))
+
+    def p50(rounds):
+        return statistics.median(percentile(times, 0.5) for times in rounds)
+
+    def mean(rounds):
+        return statistics.median(statistics.fmean(times) for times in rounds)
+    print(title)
+    table(["path", "p50 ms", "mean ms"], [
+        ["direct", f"{p50(direct):.2f}", f"{mean(direct):.2f}"],
+        ["through gateway", f"{p50(forwarded):.2f}", f"{mean(forwarded):.2f}"],
+        ["added by gateway", f"{p50(forwarded) - p50(direct):.2f}",
+         f"{mean(forwarded) - mean(direct):.2f}"]])
+
+
 def wrk(url, seconds):
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
         lua.write(WRK_LUA)
@@ -135,25 +157,10 @@ def main():
                                timeout=30).json()["run"]["info"]["run_id"]
         path = f"/api/2.0/mlflow/runs/get?run_id={run_id}"
         session = requests.Session()
-        latencies(session, upstream + path, None, 50)  # warm both
-        latencies(session, gateway + path, None, 50)
-        direct, forwarded = [], []
-        for _ in range(args.rounds):
-            direct.append(latencies(session, upstream + path, None, args.calls))
-            forwarded.append(latencies(session, gateway + path, None, args.calls))
-
-        def p50(rounds):
-            return statistics.median(percentile(times, 0.5) for times in rounds)
-
-        def mean(rounds):
-            return statistics.median(statistics.fmean(times) for times in rounds)
-        print(f"runs/get, one keep-alive client, {args.rounds} rounds x {args.calls} calls "
-              "(medians over rounds of each round's p50 and mean, ms):")
-        table(["path", "p50 ms", "mean ms"], [
-            ["direct", f"{p50(direct):.2f}", f"{mean(direct):.2f}"],
-            ["through gateway", f"{p50(forwarded):.2f}", f"{mean(forwarded):.2f}"],
-            ["added by gateway", f"{p50(forwarded) - p50(direct):.2f}",
-             f"{mean(forwarded) - mean(direct):.2f}"]])
+        compare_latency(session, upstream + path, gateway + path, args,
+                        f"runs/get, one keep-alive client, {args.rounds} rounds x "
+                        f"{args.calls} calls (medians over rounds of each round's p50 and "
+                        "mean, ms):")
         direct_rps, gateway_rps, cpu_gw, cpu_up = [], [], [], []
         for _ in range(max(1, args.rounds // 2)):
             direct_rps.append(wrk(upstream + path, args.seconds)[0])
@@ -184,18 +191,9 @@ def main():
                 "GATEWAY_DATABASE_URL": f"sqlite:///{folder}/gateway2.db"}
         with running(stand_in, f"{bare}/health"), running(serve2, f"{gateway2}/health",
                                                           env=env2, cwd=folder):
-            latencies(session, bare + path, None, 50)
-            latencies(session, gateway2 + path, None, 50)
-            direct, forwarded = [], []
-            for _ in range(args.rounds):
-                direct.append(latencies(session, bare + path, None, args.calls))
-                forwarded.append(latencies(session, gateway2 + path, None, args.calls))
-            print("\nthe same against a constant stand-in upstream (bare Flask, gunicorn -w 2):")
-            table(["path", "p50 ms", "mean ms"], [
-                ["direct", f"{p50(direct):.2f}", f"{mean(direct):.2f}"],
-                ["through gateway", f"{p50(forwarded):.2f}", f"{mean(forwarded):.2f}"],
-                ["added by gateway", f"{p50(forwarded) - p50(direct):.2f}",
-                 f"{mean(forwarded) - mean(direct):.2f}"]])
+            compare_latency(session, bare + path, gateway2 + path, args,
+                            "\nthe same against a constant stand-in upstream (bare Flask, "
+                            "gunicorn -w 2):")
         if args.artifact_mb:
             equal, upload, download, rss = artifact_round_trip(
                 gateway, gateway_process.pid, args.artifact_mb, folder)

@@ -128,35 +128,35 @@ def reserve():
             return _replay(earlier, claim)
         _check_fingerprint(earlier, claim)
         if earlier.expires_at <= now or earlier.created_at < now - patience * 1000:
-            _release(earlier.id)  # expired, or its request died: take it over
+            _release(RetryToken.id == earlier.id)  # expired, or its request died: take it over
             continue
         if time.monotonic() >= deadline:
             raise IncorrectState(f"A request with this {HEADER} is still running; retry.")
         time.sleep(0.05)
 
 
-def _release(row_id):
+def _release(*where):
+    """Delete a reservation (a token row still without an answer)."""
     with database.atomic():
-        RetryToken.delete().where(RetryToken.id == row_id,
-                                  RetryToken.status.is_null()).execute()
+        RetryToken.delete().where(*where, RetryToken.status.is_null()).execute()
+
+
+def _replayed_headers(response):
+    return {k: response.headers[k] for k in _REPLAYED_HEADERS if k in response.headers}
 
 
 def _record_reserved(claim, response):
     """Store the answer on the reservation, or release it if the answer is not kept."""
     claim.finished = True
-    row = RetryToken.select(RetryToken.id).where(RetryToken.caller == claim.caller,
-                                                 RetryToken.token == claim.token)
+    mine = (RetryToken.caller == claim.caller, RetryToken.token == claim.token)
     try:
         if _remembered(response):
-            headers = {k: response.headers[k] for k in _REPLAYED_HEADERS
-                       if k in response.headers}
             with database.atomic():
-                RetryToken.update(status=response.status_code, headers=json.dumps(headers),
-                                  body=response.get_data(as_text=True)
-                                  ).where(RetryToken.id.in_(row)).execute()
+                RetryToken.update(status=response.status_code,
+                                  headers=json.dumps(_replayed_headers(response)),
+                                  body=response.get_data(as_text=True)).where(*mine).execute()
         else:
-            with database.atomic():
-                RetryToken.delete().where(RetryToken.id.in_(row)).execute()
+            _release(*mine)
     except (OperationalError, InterfaceError) as error:
         return errors.database_error(error)
     return response
@@ -203,7 +203,7 @@ def _insert_or_get(claim, response):
     if random.random() < current_app.config["RETRY_TOKEN_PURGE_CHANCE"]:
         purge_expired(now)
     kind, row_id = claim.created or (None, None)
-    headers = {k: response.headers[k] for k in _REPLAYED_HEADERS if k in response.headers}
+    headers = _replayed_headers(response)
     # ON CONFLICT DO NOTHING: a taken token returns no row instead of aborting the transaction.
     if _insert_token(claim.caller, claim.token, claim.fingerprint, now,
                      now + current_app.config["RETRY_TOKEN_TTL_SECONDS"] * 1000,
@@ -268,10 +268,7 @@ def _finish(exc):
     before_first_transaction(None)
     if claim.reserved and not claim.finished:  # the request failed before it had an answer
         try:
-            with database.atomic():
-                RetryToken.delete().where(RetryToken.caller == claim.caller,
-                                          RetryToken.token == claim.token,
-                                          RetryToken.status.is_null()).execute()
+            _release(RetryToken.caller == claim.caller, RetryToken.token == claim.token)
         except Exception:  # never raise from a teardown; the reservation then times out
             log.warning("releasing a retry-token reservation failed", exc_info=True)
         return

@@ -95,6 +95,9 @@ class TrackingStore:
     upstream: Upstream
     workspace: str
 
+    def __post_init__(self):
+        self._found = {}  # one request's lookups: each asked of the upstream once
+
     def run_artifact_uri(self, run_id):
         found = self._get("/api/2.0/mlflow/runs/get", {"run_id": run_id})
         return found and found["run"]["info"].get("artifact_uri")
@@ -109,7 +112,8 @@ class TrackingStore:
         `mlflow.modelVersions` tag lists the version. The version exists whatever happens
         here, so a failure is logged, not raised."""
         try:
-            info = self._model_info(model_id) or {}
+            info = self._fetch(self._model_path(model_id), None)
+            info = info["model"]["info"] if info else {}
             tags = {tag["key"]: tag["value"] for tag in info.get("tags", [])}
             versions = json.loads(tags.get(MODEL_VERSIONS_TAG) or "[]")
             entry = {"name": name, "version": str(version)}
@@ -132,6 +136,12 @@ class TrackingStore:
         return f"/api/2.0/mlflow/logged-models/{requests.utils.quote(model_id, safe='')}"
 
     def _get(self, path, params):
+        key = (path, tuple(sorted((params or {}).items())))
+        if key not in self._found:
+            self._found[key] = self._fetch(path, params)
+        return self._found[key]
+
+    def _fetch(self, path, params):
         answer = self.upstream.send("GET", path, self.workspace, params=params)
         if answer.status_code in (400, 404):  # MLflow: RESOURCE_DOES_NOT_EXIST / bad id
             return None

@@ -86,7 +86,8 @@ def forwarding(view):
 @forwarding
 def forward(root=None, rest=None):
     """Enter the workspace the MLflow header names, then send the request upstream."""
-    if replay := _enter(enter_from_header):
+    g.workspace = enter_from_header()
+    if replay := retry_tokens.claim():  # a retried write is answered, not sent again
         return replay
     return send(g.workspace)
 
@@ -94,11 +95,6 @@ def forward(root=None, rest=None):
 @forwarding
 def not_configured(root=None, rest=None):
     raise NotFound(NO_UPSTREAM)  # 404 ENDPOINT_NOT_FOUND, as for any unknown route
-
-
-def _enter(enter):
-    g.workspace = enter()
-    return retry_tokens.claim()  # a retried write is answered, not sent again
 
 
 def send(workspace, root=None):
