@@ -11,6 +11,8 @@ A real MLflow 3.17.2 server (--enable-workspaces, 2 workers) and the gateway in 
   alternated; req/s medians, and the CPU time each side spends per forwarded request (on two
   shared cores both servers compete for the same CPUs, so req/s through the gateway is bounded
   by the sum; CPU per request says which of the two would saturate first on equal cores);
+- the same latency against a constant stand-in upstream (bare Flask), beside the floor: a bare
+  Flask proxy served as the gateway is (bare_proxy.py), the cost of the hop itself;
 - memory: one --artifact-mb artifact uploaded and downloaded through the gateway (checksums
   compared), the peak resident memory (VmHWM) of each gateway worker afterwards.
 """
@@ -71,26 +73,28 @@ def latencies(session, url, params, calls):
     return times
 
 
-def compare_latency(session, direct_url, gateway_url, args, title):
-    """The same call made directly and through the gateway, alternated round by round."""
-    latencies(session, direct_url, None, 50)  # warm both
-    latencies(session, gateway_url, None, 50)
-    direct, forwarded = [], []
+def compare_latency(session, targets, args, title):
+    """The same call made directly and through each hop in targets ({label: url}, the direct
+    one first), alternated round by round; each hop's added p50 and mean over the first."""
+    for url in targets.values():
+        latencies(session, url, None, 50)  # warm each
+    rounds = {label: [] for label in targets}
     for _ in range(args.rounds):
-        direct.append(latencies(session, direct_url, None, args.calls))
-        forwarded.append(latencies(session, gateway_url, None, args.calls))
+        for label, url in targets.items():
+            rounds[label].append(latencies(session, url, None, args.calls))
 
-    def p50(rounds):
-        return statistics.median(percentile(times, 0.5) for times in rounds)
+    def p50(label):
+        return statistics.median(percentile(times, 0.5) for times in rounds[label])
 
-    def mean(rounds):
-        return statistics.median(statistics.fmean(times) for times in rounds)
+    def mean(label):
+        return statistics.median(statistics.fmean(times) for times in rounds[label])
+    direct = next(iter(targets))
     print(title)
-    table(["path", "p50 ms", "mean ms"], [
-        ["direct", f"{p50(direct):.2f}", f"{mean(direct):.2f}"],
-        ["through gateway", f"{p50(forwarded):.2f}", f"{mean(forwarded):.2f}"],
-        ["added by gateway", f"{p50(forwarded) - p50(direct):.2f}",
-         f"{mean(forwarded) - mean(direct):.2f}"]])
+    table(["path", "p50 ms", "mean ms", "added p50", "added mean"], [
+        [label, f"{p50(label):.2f}", f"{mean(label):.2f}",
+         "-" if label == direct else f"{p50(label) - p50(direct):+.2f}",
+         "-" if label == direct else f"{mean(label) - mean(direct):+.2f}"]
+        for label in targets])
 
 
 def wrk(url, seconds):
@@ -157,7 +161,8 @@ def main():
                                timeout=30).json()["run"]["info"]["run_id"]
         path = f"/api/2.0/mlflow/runs/get?run_id={run_id}"
         session = requests.Session()
-        compare_latency(session, upstream + path, gateway + path, args,
+        compare_latency(session, {"direct": upstream + path, "through gateway": gateway + path},
+                        args,
                         f"runs/get, one keep-alive client, {args.rounds} rounds x "
                         f"{args.calls} calls (medians over rounds of each round's p50 and "
                         "mean, ms):")
@@ -180,20 +185,27 @@ def main():
               "(> 1: the upstream saturates first on equal cores)")
         # The upstream answers in steps of about 4 ms, so the added p50 above lands on one side
         # of a step or the other from run to run. Against a constant, fast stand-in (bare
-        # Flask under gunicorn) the gateway's own addition shows.
-        bare_port, gw2_port = free_port(), free_port()
-        bare, gateway2 = f"http://127.0.0.1:{bare_port}", f"http://127.0.0.1:{gw2_port}"
+        # Flask under gunicorn) the gateway's own addition shows, beside the floor: a bare
+        # Flask proxy served the same way (benchmarks/bare_proxy.py), the cost of the hop.
+        bare_port, floor_port, gw2_port = free_port(), free_port(), free_port()
+        bare, floor = f"http://127.0.0.1:{bare_port}", f"http://127.0.0.1:{floor_port}"
+        gateway2 = f"http://127.0.0.1:{gw2_port}"
+        here = os.path.join(ROOT, "benchmarks")
         stand_in = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{bare_port}",
-                    "--chdir", os.path.join(ROOT, "benchmarks"), "bare_flask:app"]
+                    "--chdir", here, "bare_flask:app"]
+        bare_proxy = [sys.executable, "-m", "gunicorn", "-w", "2", "-k", "asgi", "-b",
+                      f"127.0.0.1:{floor_port}", "--chdir", here, "bare_proxy:asgi"]
         serve2 = [sys.executable, "-m", "gateway", "serve", "--port", str(gw2_port),
                   "--workers", "2"]
         env2 = {**env, "GATEWAY_TRACKING_UPSTREAM": bare,
                 "GATEWAY_DATABASE_URL": f"sqlite:///{folder}/gateway2.db"}
-        with running(stand_in, f"{bare}/health"), running(serve2, f"{gateway2}/health",
-                                                          env=env2, cwd=folder):
-            compare_latency(session, bare + path, gateway2 + path, args,
+        with running(stand_in, f"{bare}/health"), \
+                running(bare_proxy, f"{floor}/health", env={"BARE_PROXY_UPSTREAM": bare}), \
+                running(serve2, f"{gateway2}/health", env=env2, cwd=folder):
+            compare_latency(session, {"direct": bare + path, "bare Flask proxy": floor + path,
+                                      "through gateway": gateway2 + path}, args,
                             "\nthe same against a constant stand-in upstream (bare Flask, "
-                            "gunicorn -w 2):")
+                            "gunicorn -w 2); the floor: a bare Flask proxy (-k asgi):")
         if args.artifact_mb:
             equal, upload, download, rss = artifact_round_trip(
                 gateway, gateway_process.pid, args.artifact_mb, folder)

@@ -27,7 +27,7 @@ from werkzeug.exceptions import HTTPException
 
 from gateway.app import create_app
 from gateway.delivery import start
-from gateway.faces.mlflow.tracking import ARTIFACTS
+from gateway.faces.mlflow.tracking import ARTIFACTS, might_forward
 
 
 def create_asgi_app(config=None):
@@ -50,6 +50,8 @@ class Forwards:
                                executor=ThreadPoolExecutor(threads, "forward"))
 
     def match(self, scope):
+        if not might_forward(scope["path"]):  # the registry, NeMo, OpenMetadata, /health...
+            return False
         adapter = self.app.url_map.bind("localhost", script_name=scope.get("root_path") or None)
         try:
             endpoint, _ = adapter.match(scope["path"], method=scope["method"])

@@ -279,7 +279,7 @@ def serve(host, port, workers, access_log, worker_class, tracking):
         GunicornServer(options).run()
     finally:
         if upstream is not None:
-            tracking_server.stop(upstream)
+            upstream.stop()
         if metrics is not None:
             shutil.rmtree(metrics, ignore_errors=True)
 
@@ -289,11 +289,11 @@ def _start_tracking():
     if os.environ.get("GATEWAY_TRACKING_UPSTREAM"):
         raise click.UsageError("--tracking starts its own upstream: unset "
                                "GATEWAY_TRACKING_UPSTREAM, or drop --tracking")
-    process, url = tracking_server.start(
-        os.environ.get("GATEWAY_DATABASE_URL") or Config.DATABASE_URL)
-    os.environ["GATEWAY_TRACKING_UPSTREAM"] = url
-    click.echo(f"gateway: MLflow tracking server at {url} (pid {process.pid})", err=True)
-    return process
+    server = tracking_server.Managed(os.environ.get("GATEWAY_DATABASE_URL") or Config.DATABASE_URL)
+    os.environ["GATEWAY_TRACKING_UPSTREAM"] = server.url
+    click.echo(f"gateway: MLflow tracking server at {server.url} (pid {server.process.pid})",
+               err=True)
+    return server
 
 
 def _metrics_directory():

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ import requests
 
 MLFLOW = "mlflow==3.17.2"
 START_SECONDS = 180
+RESTART_FIRST, RESTART_MOST = 1.0, 60.0  # seconds before a restart: the first, the longest
 
 
 def mlflow_command():
@@ -53,39 +55,75 @@ def folder_for(database_url):
     return Path("mlflow-tracking").resolve()
 
 
-def start(database_url):
-    """Start the server; returns (process, url) once it answers /health."""
-    folder = folder_for(database_url)
-    folder.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
-    process = subprocess.Popen(
-        [mlflow_command(), "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
-         "--artifacts-destination", str(folder / "artifacts"), "--enable-workspaces",
-         "--workers", "1"],
-        cwd=folder, stdout=open(folder / "server.log", "ab"),  # noqa: SIM115
-        stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise click.ClickException(f"MLflow's tracking server exited ({process.returncode})"
-                                       f"; see {folder / 'server.log'}")
-        try:
-            if requests.get(f"{url}/health", timeout=2).ok:
-                return process, url
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    stop(process)
-    raise click.ClickException(f"MLflow's tracking server did not start within "
-                               f"{START_SECONDS} s; see {folder / 'server.log'}")
+class Managed:
+    """The server as a child of the gateway's master process: started and waited for, then
+    watched (restarted on its port if it exits, after 1 s, doubling up to a minute while it
+    keeps failing; the workers answer 503 meanwhile), stopped with the gateway."""
+
+    def __init__(self, database_url):
+        self.folder = folder_for(database_url)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = self._launch()
+        self._wait()
+        self._stopping = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name="tracking-server",
+                                         daemon=True)
+        self._watcher.start()
+
+    def _launch(self):
+        with open(self.folder / "server.log", "ab") as log:
+            return subprocess.Popen(
+                [mlflow_command(), "server", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--backend-store-uri", f"sqlite:///{self.folder / 'mlflow.db'}",
+                 "--artifacts-destination", str(self.folder / "artifacts"),
+                 "--enable-workspaces", "--workers", "1"],
+                cwd=self.folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def _wait(self):
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise click.ClickException(
+                    f"MLflow's tracking server exited ({self.process.returncode}); see "
+                    f"{self.folder / 'server.log'}")
+            try:
+                if requests.get(f"{self.url}/health", timeout=2).ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        stop(self.process)
+        raise click.ClickException(f"MLflow's tracking server did not start within "
+                                   f"{START_SECONDS} s; see {self.folder / 'server.log'}")
+
+    def _watch(self):
+        pause, started = RESTART_FIRST, time.monotonic()
+        while not self._stopping.wait(1):
+            if self.process.poll() is None:
+                if time.monotonic() - started > RESTART_MOST:
+                    pause = RESTART_FIRST  # it has run a while: a new failure starts over
+                continue
+            click.echo(f"gateway: MLflow tracking server exited ({self.process.returncode}); "
+                       f"restarting in {pause:.0f} s", err=True)
+            stop(self.process)  # what is left of its group (its job consumers)
+            if self._stopping.wait(pause):
+                return
+            self.process, started = self._launch(), time.monotonic()
+            pause = min(pause * 2, RESTART_MOST)
+            click.echo(f"gateway: MLflow tracking server restarted at {self.url} "
+                       f"(pid {self.process.pid})", err=True)
+
+    def stop(self):
+        self._stopping.set()
+        self._watcher.join(10)
+        stop(self.process)
 
 
 def stop(process, seconds=15):
-    """Stop the server and its workers (its own process group)."""
-    if process.poll() is not None:
-        return
+    """Stop the server and its workers (its own process group, even after the server
+    itself exited: its job consumers may outlive it)."""
     for sig, wait in ((signal.SIGTERM, seconds), (signal.SIGKILL, 5)):
         try:
             os.killpg(process.pid, sig)

@@ -197,6 +197,26 @@ def test_without_an_upstream_tracking_routes_say_how_to_configure_one(client):
     assert client.get("/api/2.0/mlflow/registered-models/create").status_code == 405
 
 
+def test_the_asgi_worker_runs_exactly_the_forwarded_calls_in_its_threads(database_url,
+                                                                          recorder):
+    from gateway.asgi import Forwards
+    forwards = Forwards(make_app(database_url, TRACKING_UPSTREAM=recorder.url), 1)
+
+    def forwarded(method, path):
+        return forwards.match({"type": "http", "method": method, "path": path})
+    assert forwarded("GET", "/api/2.0/mlflow/runs/get")
+    assert forwarded("POST", "/ajax-api/2.0/mlflow/experiments/search")
+    assert forwarded("PUT", "/api/2.0/mlflow-artifacts/artifacts/1/mlflow/webhooks/a.bin")
+    assert forwarded("GET", f"{OCI}/p1/workspaces/w1/mlops/api/2.0/mlflow/experiments/get")
+    assert forwarded("GET", "/") and forwarded("GET", "/static-files/static/js/main.js")
+    assert forwarded("GET", "/model-versions/get-artifact")
+    # The gateway's own routes (and a wrong method on one of them) stay on its one thread.
+    assert not forwarded("GET", "/api/2.0/mlflow/registered-models/get")
+    assert not forwarded("GET", "/api/2.0/mlflow/registered-models/create")
+    assert not forwarded("POST", f"{OCI}/p1/mlops/api/2.0/mlflow/webhooks/create")
+    assert not forwarded("GET", "/health") and not forwarded("GET", "/v1/models")
+
+
 @pytest.fixture(scope="module")
 def mlflow_executable():
     """`mlflow` of MLflow 3.17.2's own environment (built on first use)."""
@@ -298,6 +318,46 @@ def test_tenants_cannot_see_each_others_runs(fronted, unique):
                          headers={"X-MLFLOW-WORKSPACE": f"{unique}-b"})
     assert other.status_code == 404  # the upstream's own MLflow error, passed through
     assert other.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_deleting_a_workspace_deletes_it_upstream_in_the_same_mode(database_url, mlflow_server,
+                                                                  unique):
+    """Two apps on one database stand for two workers; each keeps its own note of the
+    workspaces the upstream has."""
+    from gateway.app import create_app
+    first = make_app(database_url, TRACKING_UPSTREAM=mlflow_server).test_client()
+    second = create_app({"TESTING": True, "DATABASE_URL": database_url,
+                         "WEBHOOK_DELIVERY": False,
+                         "TRACKING_UPSTREAM": mlflow_server}).test_client()
+    name, workspaces = f"{unique}-gone", "/api/3.0/mlflow/workspaces"
+    header = {"X-MLFLOW-WORKSPACE": name}
+    assert first.post(workspaces, json={"name": name}).status_code == 201
+    for worker in (first, second):
+        made = worker.post("/api/2.0/mlflow/experiments/create", headers=header,
+                           json={"name": f"e-{id(worker)}"})
+        assert made.status_code == 200, made.json
+    # RESTRICT: the gateway has no models there, the upstream has experiments: refused, and
+    # nothing is deleted on either side.
+    refused = first.delete(f"{workspaces}/{name}")
+    assert refused.status_code == 409, refused.json
+    assert "tracking server" in refused.json["message"]
+    assert first.get(f"{workspaces}/{name}").status_code == 200
+    assert requests.get(f"{mlflow_server}{workspaces}/{name}", timeout=30).status_code == 200
+    assert first.delete(f"{workspaces}/{name}?mode=CASCADE").status_code == 204
+    assert requests.get(f"{mlflow_server}{workspaces}/{name}", timeout=30).status_code == 404
+    # A namesake starts clean, also on the worker that still believed the old one was there.
+    assert first.post(workspaces, json={"name": name}).status_code == 201
+    for worker in (second, first):
+        found = worker.post("/api/2.0/mlflow/experiments/search", headers=header,
+                            json={"max_results": 10})
+        assert found.status_code == 200, found.json
+        assert [e["name"] for e in found.json.get("experiments", [])] in ([], ["Default"])
+    # An upstream that cannot be reached leaves the gateway's workspace in place (503).
+    down = create_app({"TESTING": True, "DATABASE_URL": database_url, "WEBHOOK_DELIVERY": False,
+                       "TRACKING_UPSTREAM": f"http://127.0.0.1:{free_port()}"}).test_client()
+    answer = down.delete(f"{workspaces}/{name}?mode=CASCADE")
+    assert answer.status_code == 503 and answer.headers["Retry-After"]
+    assert first.get(f"{workspaces}/{name}").status_code == 200
 
 
 @pytest.mark.parametrize("face", ["mlflow", "oci"])
@@ -420,6 +480,20 @@ def test_gateway_serve_tracking_runs_and_stops_a_local_tracking_server(tmp_path,
         assert requests.get(f"{upstream}/api/2.0/mlflow/experiments/get-by-name", timeout=30,
                             params={"experiment_name": "local"}).status_code == 200
         assert (tmp_path / "mlflow-tracking" / "mlflow.db").exists()
+        # It dies: the gateway answers 503 meanwhile, restarts it on its port, and forwards
+        # to it again (its data kept).
+        os.killpg(child, signal.SIGKILL)
+        processes.wait_for(lambda: not _group_alive(child), 30, "the killed tracking server")
+        down = requests.get(f"{base}/api/2.0/mlflow/experiments/get-by-name", timeout=30,
+                            params={"experiment_name": "local"})
+        assert down.status_code == 503 and down.headers["Retry-After"]
+        processes.wait_for(lambda: re.search(r"restarted at \S+ \(pid (\d+)\)",
+                                             log.read_text()), 60, "a restart", process)
+        child = int(re.findall(r"restarted at \S+ \(pid (\d+)\)", log.read_text())[-1])
+        processes.wait_for(lambda: requests.get(
+            f"{base}/api/2.0/mlflow/experiments/get-by-name", timeout=30,
+            params={"experiment_name": "local"}).status_code == 200, 180,
+            "the restarted tracking server", process)
         process.send_signal(signal.SIGTERM)
         process.wait(60)
         processes.wait_for(lambda: not _answers(upstream), 30, "the tracking server to stop")

@@ -91,8 +91,10 @@ def update(name, updated_by=None, rule=validation.workspace_name, **changes):
     return get(name, rule)
 
 
-def delete(name, mode="RESTRICT", rule=validation.workspace_name):
-    """Delete a workspace; mode decides what happens to its models."""
+def delete(name, mode="RESTRICT", rule=validation.workspace_name, tracking_store=None):
+    """Delete a workspace; mode decides what happens to its models (and, with a tracking
+    store, to its experiments and runs upstream: deleted last, so a refusal there undoes
+    everything here)."""
     if name in BUILT_IN:
         raise InvalidParameter(f"The '{name}' workspace is reserved and cannot be deleted")
     rule(name)
@@ -112,6 +114,8 @@ def delete(name, mode="RESTRICT", rule=validation.workspace_name):
         ModelAdapter.delete().where(ModelAdapter.workspace == name).execute()
         Workspace.delete().where(Workspace.name == name).execute()
         Grant.delete().where(Grant.workspace == name).execute()  # a new namesake starts clean
+        if tracking_store is not None:
+            tracking_store.delete_workspace(mode)
 
 
 def _move_to_default(name):

@@ -17,6 +17,7 @@ upstream timeout, a retry runs again.)
 The same forwarding serves the OCI face's mlops roots: that face enters its own scope, then
 calls send().
 """
+import re
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, g, request, stream_with_context
@@ -46,6 +47,17 @@ NO_UPSTREAM = ("This gateway serves MLflow's model registry; experiments, runs, 
 # What the gateway owns under MLflow's roots: never forwarded, so a wrong method or an unknown
 # path there answers as the gateway's routes do (405 with Allow, 404).
 OWNED = ("registered-models", "model-versions", "webhooks", "workspaces", "server-info")
+
+
+_OWNED_UNDER_ROOT = re.compile(rf"/mlflow/(?:{'|'.join(OWNED)})(?:/|$)")
+_PAGE_PREFIXES = tuple(page.split("<")[0] for page in PAGES if page != "/")
+
+
+def might_forward(path):
+    """False when path is surely not forwarded (a cheap test before matching the URL map)."""
+    if "mlflow" in path:  # (an artifact's own path may look like anything)
+        return "/mlflow-artifacts/" in path or not _OWNED_UNDER_ROOT.search(path)
+    return path == "/" or path.startswith(_PAGE_PREFIXES)
 
 
 class ForwardedPath(PathConverter):
@@ -111,42 +123,31 @@ def send(workspace, root=None):
     headers[request_ids.HEADER] = request_ids.current()  # one id here, upstream and in logs
     if ARTIFACTS in request.path:  # artifact uploads have their own limit (as in gateway.asgi)
         request.max_content_length = current_app.config["TRACKING_MAX_UPLOAD_BYTES"] or None
-    body = None
-    if g.get("retry_claim") is not None:  # its fingerprint read the body: send what was read
-        body = request.get_data()
-    elif request.content_length:  # streamed with its length (WSGI servers upstream need it)
-        body = _Body(request.stream, request.content_length)
-    elif request.headers.get("Transfer-Encoding"):
-        body = _body_chunks()
-    answer = target.send(request.method, path, workspace,
-                         headers=headers, data=body, stream=True)
+    length = request.content_length
+    chunked = length is None and request.headers.get("Transfer-Encoding")
+    if g.get("retry_claim") is not None or (not chunked and (length or 0) <= _CHUNK):
+        # Whole (as read for a retry token's fingerprint): it can be sent again if need be.
+        body = request.get_data() or None
+        if body is not None:
+            headers["Content-Length"] = str(len(body))
+    elif chunked:
+        body = _body_chunks()  # sent on chunked
+    else:  # streamed, with its length (WSGI servers upstream need it)
+        body = request.stream
+        headers["Content-Length"] = str(length)
+    answer = target.send(request.method, path, workspace, headers, body, stream=True)
     # The answer's bytes as the upstream sent them (never decoded here), with its length.
-    kept = [(k, v) for k, v in answer.raw.headers.items()
+    kept = [(k, v) for k, v in answer.headers.items()
             if k.lower() not in _HOP_BY_HOP or k.lower() == "content-length"]
-    if request.method not in ("GET", "HEAD"):  # small answers to writes are read whole
+    small = answer.length_remaining is not None and answer.length_remaining <= _CHUNK
+    if request.method != "GET" or small:  # answered in one piece (every answer to a write)
         try:
-            content = answer.raw.read(decode_content=False)
+            content = answer.read(decode_content=False)
         finally:
-            answer.close()
-        return Response(content, status=answer.status_code, headers=kept)
-    return Response(stream_with_context(_answer_chunks(answer)), status=answer.status_code,
+            upstream.finish(answer)
+        return Response(content, status=answer.status, headers=kept)
+    return Response(stream_with_context(_answer_chunks(answer)), status=answer.status,
                     headers=kept)
-
-
-class _Body:
-    """The request body as a file of known length, read upstream piece by piece."""
-
-    def __init__(self, stream, length):
-        self.stream, self.length = stream, length
-
-    def __len__(self):
-        return self.length
-
-    def __iter__(self):
-        return _body_chunks()
-
-    def read(self, size=-1):
-        return self.stream.read(size if size and size > 0 else _CHUNK)
 
 
 def _body_chunks():
@@ -156,6 +157,6 @@ def _body_chunks():
 
 def _answer_chunks(answer):
     try:
-        yield from answer.raw.stream(_CHUNK, decode_content=False)
+        yield from answer.stream(_CHUNK, decode_content=False)
     finally:
-        answer.close()
+        upstream.finish(answer)

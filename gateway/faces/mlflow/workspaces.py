@@ -1,7 +1,7 @@
 """MLflow's workspace API (/api/3.0/mlflow/workspaces) and the X-MLFLOW-WORKSPACE header."""
 from flask import Blueprint, Response, request
 
-from gateway import access, auth, retry_tokens
+from gateway import access, auth, retry_tokens, upstream
 from gateway.faces.mlflow import schemas
 from gateway.faces.mlflow.parsing import parse
 from gateway.models import DEFAULT_WORKSPACE
@@ -72,5 +72,5 @@ def delete(workspace_name):
         auth.require(DEFAULT_WORKSPACE, "writer")
     if replay := retry_tokens.claim():
         return replay
-    workspaces.delete(workspace_name, mode)
+    workspaces.delete(workspace_name, mode, tracking_store=upstream.store(workspace_name))
     return Response(status=204)

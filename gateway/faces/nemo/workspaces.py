@@ -7,7 +7,7 @@ update it; Admins delete it and manage its members. Outsiders get 404, not 403.
 """
 from flask import Blueprint, g
 
-from gateway import access, auth, retry_tokens
+from gateway import access, auth, retry_tokens, upstream
 from gateway.exceptions import AlreadyExists
 from gateway.faces.nemo import workspace_schemas as schemas
 from gateway.faces.nemo.filtering import from_request
@@ -86,7 +86,8 @@ def delete(name):
     if replay := _enter(name, "admin"):
         return replay
     row = workspaces.get(name, nemo_workspace_name)
-    workspaces.delete(name, "CASCADE", rule=nemo_workspace_name)
+    workspaces.delete(name, "CASCADE", rule=nemo_workspace_name,
+                      tracking_store=upstream.store(name))
     return {"id": row.uuid, "message": f"Workspace '{name}' deleted"}
 
 
