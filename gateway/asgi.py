@@ -27,7 +27,7 @@ from werkzeug.exceptions import HTTPException
 
 from gateway.app import create_app
 from gateway.delivery import start
-from gateway.faces.mlflow.tracking import ARTIFACTS, might_forward
+from gateway.faces.mlflow.tracking import body_limit, might_forward
 
 
 def create_asgi_app(config=None):
@@ -36,7 +36,6 @@ def create_asgi_app(config=None):
     start(app)  # this worker's webhook delivery thread
     wrapped = BufferedWsgi(app, int(app.config["MAX_CONTENT_LENGTH"]))
     if app.config["TRACKING_UPSTREAM"]:
-        wrapped.max_upload = int(app.config["TRACKING_MAX_UPLOAD_BYTES"]) or float("inf")
         wrapped.forwards = Forwards(app, int(app.config["TRACKING_THREADS"]))
     return wrapped
 
@@ -63,10 +62,11 @@ class Forwards:
 class BufferedWsgi:
     """An ASGI app that reads each request whole (at most max_body bytes), then runs WSGI.
 
-    With a tracking upstream, artifact uploads (paths with /mlflow-artifacts/) have their own
-    limit, max_upload: they are spooled to a temporary file, never held in memory."""
+    With a tracking upstream, forwarded requests have the pass-through's limit (artifact
+    uploads their own: tracking.body_limit); bodies are spooled to a temporary file, never
+    held in memory."""
 
-    max_upload = forwards = None  # with a tracking upstream
+    forwards = None  # with a tracking upstream
 
     def __init__(self, wsgi_app, max_body):
         self.wsgi_app, self.max_body = wsgi_app, max_body
@@ -78,8 +78,7 @@ class BufferedWsgi:
         request = _Request(self.wsgi_app, self.max_body)
         if self.forwards is not None and scope["type"] == "http" and self.forwards.match(scope):
             request.run = self.forwards.run
-            if ARTIFACTS in scope["path"]:
-                request.max_body = self.max_upload
+            request.max_body = body_limit(self.forwards.app.config, scope["path"]) or float("inf")
         await request(scope, receive, send)
 
 

@@ -121,8 +121,7 @@ def send(workspace, root=None):
     target = upstream.current()
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
     headers[request_ids.HEADER] = request_ids.current()  # one id here, upstream and in logs
-    if ARTIFACTS in request.path:  # artifact uploads have their own limit (as in gateway.asgi)
-        request.max_content_length = current_app.config["TRACKING_MAX_UPLOAD_BYTES"] or None
+    request.max_content_length = body_limit(current_app.config, request.path)
     length = request.content_length
     chunked = length is None and request.headers.get("Transfer-Encoding")
     if g.get("retry_claim") is not None or (not chunked and (length or 0) <= _CHUNK):
@@ -148,6 +147,15 @@ def send(workspace, root=None):
         return Response(content, status=answer.status, headers=kept)
     return Response(stream_with_context(_answer_chunks(answer)), status=answer.status,
                     headers=kept)
+
+
+def body_limit(config, path):
+    """The most bytes a forwarded request to path may send (None: no limit); gateway.asgi
+    reads bodies up to it. Artifact uploads have GATEWAY_TRACKING_MAX_UPLOAD_BYTES, the rest
+    GATEWAY_MAX_CONTENT_LENGTH."""
+    if ARTIFACTS in path:
+        return int(config["TRACKING_MAX_UPLOAD_BYTES"]) or None
+    return int(config["MAX_CONTENT_LENGTH"])
 
 
 def _body_chunks():
