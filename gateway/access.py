@@ -1,7 +1,5 @@
 """A request's entry into a workspace: the caller's role there, then the tenant's rate limit."""
-from flask import g
-
-from gateway import auth, traffic
+from gateway import auth, context, traffic
 from gateway.models import SYSTEM_WORKSPACE
 from gateway.services.principals import ALL_WORKSPACES
 
@@ -21,5 +19,5 @@ def enter(workspace, role=None, hide=False):
 def count(workspace):
     """Count the request against the workspace's (None: no workspace) and the caller's rate
     limits."""
-    principal = g.get("principal")
+    principal = context.caller().principal
     traffic.admit(workspace, principal.name if principal else None)

@@ -10,12 +10,12 @@ import sys
 import time
 
 import orjson
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, request
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram,
                                generate_latest)
 from prometheus_client import multiprocess
 
-from gateway import auth, events
+from gateway import auth, context, events
 from gateway.routes import open_route
 from gateway.errors import face_of
 from gateway.db import database
@@ -45,13 +45,13 @@ def init_app(app):
 
 
 def _start():
-    g.started = time.perf_counter()
+    context.current().started = time.perf_counter()
 
 
 def _finish(response):
     now = time.perf_counter()
-    req, ctx = request._get_current_object(), g._get_current_object()  # once, not per read
-    elapsed = now - getattr(ctx, "started", now)
+    req, scope = request._get_current_object(), context.current()  # once, not per read
+    elapsed = now - (scope.started or now)
     route = req.url_rule.rule if req.url_rule else "unmatched"
     face = face_of(req.path)[0]
     count, latency = _series(face, req.method, route, response.status_code)
@@ -59,11 +59,11 @@ def _finish(response):
     latency.observe(elapsed)
     write = current_app.extensions["access_log"]
     if write is not None:
-        principal = getattr(ctx, "principal", None)
+        principal = scope.caller.principal
         write(orjson.dumps({
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z",
-            "request_id": getattr(ctx, "request_id", None),
-            "workspace": getattr(ctx, "workspace", None),
+            "request_id": scope.request_id,
+            "workspace": scope.workspace,
             "principal": principal.name if principal else None, "face": face,
             "method": req.method, "route": route, "path": req.path,
             "status": response.status_code, "latency_ms": round(elapsed * 1000, 3)}))

@@ -3,8 +3,9 @@ import logging
 import re
 import uuid
 
-from flask import g, has_request_context, request
+from flask import request
 
+from gateway import context
 from gateway.exceptions import InvalidParameter
 
 HEADER = "opc-request-id"
@@ -22,21 +23,23 @@ def init_app(app):
 
 def current():
     """The current request's id ("-" outside a request)."""
-    return g.get("request_id", "-") if has_request_context() else "-"
+    return context.current().request_id
 
 
 def _assign():
-    g.request_id = uuid.uuid4().hex.upper()
+    scope = context.current()
+    scope.request_id = uuid.uuid4().hex.upper()
     given = request.headers.get(HEADER)
     if given is not None:
         if not _VALID.fullmatch(given):
             raise InvalidParameter(f"Invalid {HEADER}: only letters, digits, '_' and '-' are "
                                    "allowed, at most 255 characters.")
-        g.request_id = given
+        scope.request_id = given
 
 
 def _echo(response):
-    response.headers[HEADER] = g.get("request_id") or uuid.uuid4().hex.upper()
+    given = context.current().request_id
+    response.headers[HEADER] = given if given != "-" else uuid.uuid4().hex.upper()
     return response
 
 

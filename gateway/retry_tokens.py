@@ -25,11 +25,10 @@ import random
 import time
 from types import SimpleNamespace
 
-from flask import Response, current_app, g, has_request_context, request
+from flask import Response, current_app, request
 from peewee import InterfaceError, InternalError, OperationalError
 
-from gateway import errors, events
-from gateway.auth import caller
+from gateway import context, errors, events
 from gateway.db import before_first_transaction, database, is_sqlite, prepared
 from gateway.exceptions import (Conflict, GatewayError, IncorrectState,
                                 InvalidatedRetryToken, InvalidParameter)
@@ -62,7 +61,7 @@ class _Claim:
     """This request's retry token, and the transaction around the request's writes."""
 
     def __init__(self, token):
-        self.token, self.caller, self.fingerprint = token, caller(), fingerprint()
+        self.token, self.caller, self.fingerprint = token, context.caller().identity, fingerprint()
         self.created, self.transaction, self.finished = None, None, False
         self.reserved = False
 
@@ -96,7 +95,7 @@ def claim():
         if earlier.status is not None:
             return _replay(earlier, claim)
         _check_fingerprint(earlier, claim)  # reserved: reserve() waits for its answer
-    g.retry_claim = claim
+    context.current().retry_claim = claim
     before_first_transaction(claim.open)
     return None
 
@@ -105,7 +104,8 @@ def reserve():
     """Take the request's token now, for an action the gateway cannot roll back (a forwarded
     call): None, then the request acts; or the answer of the request that holds the token,
     once it has one."""
-    claim = g.get("retry_claim")
+    scope = context.current()
+    claim = scope.retry_claim
     if claim is None:
         return None
     before_first_transaction(None)  # nothing here joins a request-wide transaction
@@ -116,7 +116,7 @@ def reserve():
         with database.atomic():
             taken = _insert_token(claim.caller, claim.token, claim.fingerprint, now,
                                   now + current_app.config["RETRY_TOKEN_TTL_SECONDS"] * 1000,
-                                  None, None, None, None, None, g.get("workspace"))
+                                  None, None, None, None, None, scope.workspace)
         if taken:
             claim.reserved = True
             return None
@@ -124,7 +124,7 @@ def reserve():
         if earlier is None:
             continue  # released meanwhile: try again
         if earlier.status is not None and earlier.expires_at > now:
-            g.pop("retry_claim", None)
+            scope.retry_claim = None
             return _replay(earlier, claim)
         _check_fingerprint(earlier, claim)
         if earlier.expires_at <= now or earlier.created_at < now - patience * 1000:
@@ -171,7 +171,7 @@ def _remembered(response):
 
 def _record(response):
     """Insert the token with the answer, and commit; or answer as the token's first request."""
-    claim = g.get("retry_claim")
+    claim = context.current().retry_claim
     if claim is None:
         return response
     before_first_transaction(None)
@@ -208,7 +208,7 @@ def _insert_or_get(claim, response):
     if _insert_token(claim.caller, claim.token, claim.fingerprint, now,
                      now + current_app.config["RETRY_TOKEN_TTL_SECONDS"] * 1000,
                      response.status_code, response.get_data(as_text=True), json.dumps(headers),
-                     kind, row_id, g.get("workspace")):
+                     kind, row_id, context.workspace()):
         return None
     earlier = _find_token(claim.caller, claim.token)
     if earlier.expires_at > now:
@@ -256,13 +256,14 @@ def _still_exists(kind, row_id):
 
 
 def _note_created(kind, row_id):
-    claim = g.get("retry_claim") if has_request_context() else None
+    claim = context.current().retry_claim
     if claim is not None and claim.created is None:
         claim.created = (kind, row_id)
 
 
 def _finish(exc):
-    claim = g.pop("retry_claim", None)
+    scope = context.current()
+    claim, scope.retry_claim = scope.retry_claim, None
     if claim is None:
         return
     before_first_transaction(None)

@@ -9,9 +9,9 @@ import hashlib
 import hmac
 import time
 
-from flask import current_app, g, request
+from flask import current_app, request
 
-from gateway import routes, traffic
+from gateway import context, routes, traffic
 from gateway.auth import signatures
 from gateway.exceptions import NotFound, PermissionDenied, Unauthenticated
 from gateway.models import Principal
@@ -54,8 +54,8 @@ def init_app(app):
 
 
 def _authenticate():
-    g.principal = None
-    g.user = request.headers.get(USER_HEADER) or None
+    who = context.caller()
+    who.user = request.headers.get(USER_HEADER) or None
     if current_app.config["AUTH"] == "none":
         return
     if routes.is_open():  # open routes are counted against the caller's address, not a tenant
@@ -66,10 +66,10 @@ def _authenticate():
     except Unauthenticated:
         traffic.admit_anonymous(traffic.client_address())  # 429 once an address floods
         raise
-    g.principal = principal
+    who.principal = principal
     # dh-user-principal names the acting user only for principals trusted to act for others.
-    if not (g.user and principal.can_act_for_others):
-        g.user = principal.name
+    if not (who.user and principal.can_act_for_others):
+        who.user = principal.name
 
 
 def _verify(authorization):
@@ -132,15 +132,6 @@ def _role(principal, workspace):
     return _remembered("roles").get((principal.id, workspace), look_up)
 
 
-def caller():
-    """The identity retry tokens are scoped to: the principal (and the user it acts for, if
-    any), else the named user, else ""."""
-    principal, user = g.get("principal"), g.get("user")
-    if principal is None:
-        return user or ""
-    return principal.name if not user or user == principal.name else f"{principal.name} as {user}"
-
-
 def needed_role():
     """reader for reads, writer for changes."""
     return "reader" if routes.is_read_only() else "writer"
@@ -148,7 +139,7 @@ def needed_role():
 
 def require(workspace, role, hide=False):
     """Refuse unless the caller has `role` in workspace; `hide` answers 404 to outsiders."""
-    principal = g.get("principal")
+    principal = context.caller().principal
     if principal is None:
         return
     held = _role(principal, workspace)
@@ -163,13 +154,13 @@ def require(workspace, role, hide=False):
 
 def holds(workspace, role):
     """Whether an authenticated caller has `role` in workspace (False without authentication)."""
-    principal = g.get("principal")
+    principal = context.caller().principal
     return principal is not None and principals.has_role(_role(principal, workspace), role)
 
 
 def readable(workspace_names):
     """The workspaces among these the caller may read."""
-    if g.get("principal") is None:
+    if context.caller().principal is None:
         return list(workspace_names)
     return [name for name in workspace_names if holds(name, "reader")]
 
@@ -185,5 +176,5 @@ def require_operator():
     token = current_app.config["METRICS_TOKEN"]
     if token and hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
         return
-    g.principal = _verify(given)
+    context.caller().principal = _verify(given)
     require(principals.ALL_WORKSPACES, "admin")

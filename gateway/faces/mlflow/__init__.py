@@ -1,7 +1,7 @@
 """The MLflow face: the registry under /api/2.0/mlflow and /ajax-api/2.0/mlflow."""
-from flask import Blueprint, g
+from flask import Blueprint
 
-from gateway import retry_tokens
+from gateway import context, retry_tokens
 from gateway.errors import register_face
 from gateway.faces.mlflow import (model_versions, registered_models, server, tracking,
                                   webhooks, workspaces)
@@ -19,7 +19,7 @@ registry.register_blueprint(webhooks.bp)
 
 @registry.before_request
 def _scope_to_workspace():
-    g.workspace = workspaces.enter_from_header()
+    context.current().workspace = workspaces.enter_from_header()
     return retry_tokens.claim()
 
 

@@ -1,7 +1,7 @@
 """MLflow's model-version RPCs: /model-versions/*."""
-from flask import Blueprint, current_app, g
+from flask import Blueprint, current_app
 
-from gateway import upstream
+from gateway import context, upstream
 from gateway.faces.mlflow import schemas
 from gateway.faces.mlflow.parsing import if_match, parse
 from gateway.services import etags, model_versions
@@ -19,57 +19,60 @@ def create():
     """Create the next version of a registered model."""
     args = parse(schemas.create_model_version)
     return _version(model_versions.create(
-        g.workspace, user_id=g.user, workspace_key=g.get("workspace_key"),
+        context.workspace(), user_id=context.caller().user,
+        workspace_key=context.current().workspace_key,
         source_policy=current_app.extensions["source_policy"],
-        tracking_store=upstream.store(g.workspace), **args))
+        tracking_store=upstream.store(context.workspace()), **args))
 
 
 @bp.get("/get")
 def get():
     """Get one version."""
-    return _version(model_versions.get(g.workspace, **parse(schemas.version_ref)))
+    return _version(model_versions.get(context.workspace(), **parse(schemas.version_ref)))
 
 
 @bp.patch("/update")
 def update():
     """Change a version's description."""
     args = parse(schemas.update_model_version)
-    return _version(model_versions.update(g.workspace, if_match=if_match(), **args))
+    return _version(model_versions.update(context.workspace(), if_match=if_match(), **args))
 
 
 @bp.post("/transition-stage")
 def transition_stage():
     """Move a version to another stage."""
     args = parse(schemas.transition_stage)
-    return _version(model_versions.transition_stage(g.workspace, if_match=if_match(), **args))
+    return _version(model_versions.transition_stage(context.workspace(), if_match=if_match(),
+                                                    **args))
 
 
 @bp.delete("/delete")
 def delete():
     """Delete a version (its number is never reused)."""
     args = parse(schemas.version_ref)
-    model_versions.delete(g.workspace, if_match=if_match(), **args)
+    model_versions.delete(context.workspace(), if_match=if_match(), **args)
     return {}
 
 
 @bp.get("/search")
 def search():
     """Search versions with an MLflow filter."""
-    rows, token = model_versions.search(g.workspace, **parse(schemas.search_model_versions))
+    rows, token = model_versions.search(context.workspace(), **parse(schemas.search_model_versions))
     return schemas.page("model_versions", rows, token, schemas.dump_version)
 
 
 @bp.get("/get-download-uri")
 def get_download_uri():
     """Where a version's artifacts are stored."""
-    return {"artifact_uri": model_versions.download_uri(g.workspace, **parse(schemas.version_ref))}
+    args = parse(schemas.version_ref)
+    return {"artifact_uri": model_versions.download_uri(context.workspace(), **args)}
 
 
 @bp.post("/set-tag")
 def set_tag():
     """Set a tag on a version."""
     args = parse(schemas.set_model_version_tag)
-    model_versions.set_tag(g.workspace, if_match=if_match(), **args)
+    model_versions.set_tag(context.workspace(), if_match=if_match(), **args)
     return {}
 
 
@@ -77,5 +80,5 @@ def set_tag():
 def delete_tag():
     """Delete a tag of a version."""
     args = parse(schemas.delete_model_version_tag)
-    model_versions.delete_tag(g.workspace, if_match=if_match(), **args)
+    model_versions.delete_tag(context.workspace(), if_match=if_match(), **args)
     return {}

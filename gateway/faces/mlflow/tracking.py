@@ -20,11 +20,11 @@ calls send().
 import re
 from urllib.parse import quote
 
-from flask import Blueprint, Response, current_app, g, request, stream_with_context
+from flask import Blueprint, Response, current_app, request, stream_with_context
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import PathConverter
 
-from gateway import request_ids, retry_tokens, upstream
+from gateway import context, request_ids, retry_tokens, upstream
 from gateway.faces.mlflow.workspaces import HEADER, enter_from_header
 
 ROOTS = ("/api/2.0/mlflow", "/api/3.0/mlflow", "/ajax-api/2.0/mlflow", "/ajax-api/3.0/mlflow",
@@ -98,10 +98,10 @@ def forwarding(view):
 @forwarding
 def forward(root=None, rest=None):
     """Enter the workspace the MLflow header names, then send the request upstream."""
-    g.workspace = enter_from_header()
+    context.current().workspace = enter_from_header()
     if replay := retry_tokens.claim():  # a retried write is answered, not sent again
         return replay
-    return send(g.workspace)
+    return send(context.workspace())
 
 
 @forwarding
@@ -124,7 +124,7 @@ def send(workspace, root=None):
     request.max_content_length = body_limit(current_app.config, request.path)
     length = request.content_length
     chunked = length is None and request.headers.get("Transfer-Encoding")
-    if g.get("retry_claim") is not None or (not chunked and (length or 0) <= _CHUNK):
+    if context.current().retry_claim is not None or (not chunked and (length or 0) <= _CHUNK):
         # Whole (as read for a retry token's fingerprint): it can be sent again if need be.
         body = request.get_data() or None
         if body is not None:

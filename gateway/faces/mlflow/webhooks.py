@@ -1,9 +1,9 @@
 """MLflow's registry webhooks API: /webhooks (create, list), /webhooks/<id> (get, update,
 delete) and /webhooks/<id>/test, per workspace. Managing webhooks needs the admin role in the
 workspace: a webhook sends the workspace's events (and its secret's signatures) to a URL."""
-from flask import Blueprint, current_app, g
+from flask import Blueprint, current_app
 
-from gateway import auth
+from gateway import auth, context
 from gateway.delivery import test as send_test
 from gateway.faces.mlflow import schemas
 from gateway.faces.mlflow.parsing import parse
@@ -14,7 +14,7 @@ bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
 @bp.before_request
 def _admins_only():
-    auth.require(g.workspace, "admin")
+    auth.require(context.workspace(), "admin")
 
 
 def _settings():
@@ -35,7 +35,7 @@ def create():
     """Create a webhook in the request's workspace."""
     args = parse(schemas.create_webhook)
     return _webhook(webhooks.create(
-        g.workspace, args["name"], args["url"], _events(args["events"]), _settings(),
+        context.workspace(), args["name"], args["url"], _events(args["events"]), _settings(),
         description=args["description"], secret=args["secret"], status=args["status"]))
 
 
@@ -43,7 +43,7 @@ def create():
 def list_all():
     """The workspace's webhooks, newest first."""
     args = parse(schemas.list_webhooks)
-    rows, token = webhooks.list_page(g.workspace, args["max_results"], args["page_token"])
+    rows, token = webhooks.list_page(context.workspace(), args["max_results"], args["page_token"])
     answer = {"webhooks": [schemas.dump_webhook(row) for row in rows]}
     if token:
         answer["next_page_token"] = token
@@ -53,7 +53,7 @@ def list_all():
 @bp.get("/<webhook_id>")
 def get(webhook_id):
     """One webhook."""
-    return _webhook(webhooks.find(g.workspace, webhook_id))
+    return _webhook(webhooks.find(context.workspace(), webhook_id))
 
 
 @bp.patch("/<webhook_id>")
@@ -61,13 +61,13 @@ def update(webhook_id):
     """Change a webhook's fields (those given)."""
     args = parse(schemas.update_webhook)
     args["events"] = _events(args["events"]) or None
-    return _webhook(webhooks.update(g.workspace, webhook_id, _settings(), **args))
+    return _webhook(webhooks.update(context.workspace(), webhook_id, _settings(), **args))
 
 
 @bp.delete("/<webhook_id>")
 def delete(webhook_id):
     """Delete a webhook (its undelivered events are dropped)."""
-    webhooks.delete(g.workspace, webhook_id)
+    webhooks.delete(context.workspace(), webhook_id)
     return {}
 
 
@@ -75,7 +75,7 @@ def delete(webhook_id):
 def test(webhook_id):
     """Send the example payload of an event (the webhook's first unless named) now."""
     event = parse(schemas.test_webhook)["event"]
-    webhook = webhooks.find(g.workspace, webhook_id)
+    webhook = webhooks.find(context.workspace(), webhook_id)
     if event is not None:
         event = webhooks.check_events(_events([event]))[0]
     return {"result": send_test(webhook, event, current_app.config, _settings())}

@@ -5,9 +5,9 @@ principals' grants, NeMo's Viewer/Editor/Admin being the gateway's reader/writer
 As NeMo: any authenticated principal may create a workspace and becomes its admin; Editors
 update it; Admins delete it and manage its members. Outsiders get 404, not 403.
 """
-from flask import Blueprint, g
+from flask import Blueprint
 
-from gateway import access, auth, retry_tokens, upstream
+from gateway import access, auth, context, retry_tokens, upstream
 from gateway.exceptions import AlreadyExists
 from gateway.faces.nemo import workspace_schemas as schemas
 from gateway.faces.nemo.filtering import from_request
@@ -20,28 +20,27 @@ bp = Blueprint("nemo_workspaces", __name__, url_prefix="/apis/entities/v2/worksp
 
 def _enter(name, role):
     """Authorize (hidden from outsiders) and count; then the retry token's replay, if any."""
-    g.workspace = name
+    context.current().workspace = name
     access.enter(name, role, hide=True)
     return retry_tokens.claim()
 
 
 def _who():
     """Who acts, for created_by/updated_by/granted_by: the principal, or the user it names."""
-    principal = g.get("principal")
-    return principal.name if principal else g.get("user")
+    return context.caller().name
 
 
 @bp.post("")
 def create():
     """Create a workspace (201); the creator becomes its admin."""
     args = body(schemas.create_workspace)
-    g.workspace = args["name"]
+    context.current().workspace = args["name"]
     access.count(args["name"])
     if replay := retry_tokens.claim():
         return replay
     if args["name"] in workspaces.BUILT_IN:
         raise AlreadyExists(f"Workspace '{args['name']}' already exists.")
-    principal = g.get("principal")
+    principal = context.caller().principal
     row = workspaces.create(args["name"], args.get("description"),
                             admin=principal.name if principal else None, created_by=_who(),
                             rule=nemo_workspace_name)

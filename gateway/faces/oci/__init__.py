@@ -8,10 +8,10 @@ services.workspaces.platform_workspace(aiDataPlatformId). Versions remember the 
 they were created through. The rest of MLflow's API under these roots (experiments, runs,
 artifacts) goes to the tracking upstream, in the platform's workspace.
 """
-from flask import Blueprint, g, request
+from flask import Blueprint, request
 from marshmallow import ValidationError
 
-from gateway import access, retry_tokens, routes
+from gateway import access, context, retry_tokens, routes
 from gateway.errors import register_face
 from gateway.exceptions import InvalidParameter
 from gateway.faces.mlflow import model_versions, registered_models, server, tracking, webhooks
@@ -63,27 +63,29 @@ def _mlops(name, forward):
 @tracking.forwarding
 def _forward(root, rest):
     """Experiments, runs and artifacts: the upstream's, in the platform's workspace."""
-    return tracking.send(g.workspace, root)
+    return tracking.send(context.workspace(), root)
 
 
 def _take_path_values(endpoint, values):
-    g.platform_id = values.pop("platform_id")
-    g.workspace_key = values.pop("workspace_key", None)
+    scope = context.current()
+    scope.namespace = values.pop("platform_id")
+    scope.workspace_key = values.pop("workspace_key", None)
 
 
 def _scope():
-    _check_path_value("aiDataPlatformId", g.platform_id, 500)
-    if g.workspace_key is not None:
-        _check_path_value("workspaceKey", g.workspace_key, 255)
-    g.workspace = workspaces.platform_workspace(g.platform_id)
+    scope = context.current()
+    _check_path_value("aiDataPlatformId", scope.namespace, 500)
+    if scope.workspace_key is not None:
+        _check_path_value("workspaceKey", scope.workspace_key, 255)
+    scope.workspace = workspaces.platform_workspace(scope.namespace)
     if routes.is_open():  # health and version: no tenant entered, nothing counted or written
         return None
     # As OCI: a platform the caller cannot see is "not found", so its existence does not leak.
-    access.enter(g.workspace, hide=True)
+    access.enter(scope.workspace, hide=True)
     # Only an authorized write creates the platform's registry; reads (and OPTIONS, HEAD) of
     # an unknown platform see an empty one.
     if request.method in retry_tokens.MUTATING:
-        workspaces.platform_workspace(g.platform_id, create=True)
+        workspaces.platform_workspace(scope.namespace, create=True)
     if request.endpoint.endswith("model_versions.create"):
         _check_create_model_version()
     return retry_tokens.claim()

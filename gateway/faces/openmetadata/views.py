@@ -7,9 +7,9 @@ import functools
 import json
 
 import jsonpatch
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, jsonify, request
 
-from gateway import access, retry_tokens, routes
+from gateway import access, context, retry_tokens, routes
 from gateway.db import database
 from gateway.exceptions import (AlreadyExists, InvalidParameter, MalformedRequest, NotFound,
                                 PermissionDenied)
@@ -31,7 +31,7 @@ bp = Blueprint("openmetadata", __name__)
 
 @bp.url_value_preprocessor
 def _take_workspace(endpoint, values):
-    g.om_workspace = (values or {}).pop("workspace", DEFAULT_WORKSPACE)
+    context.current().namespace = (values or {}).pop("workspace", DEFAULT_WORKSPACE)
 
 
 @bp.before_request
@@ -39,8 +39,9 @@ def _scope():
     if routes.is_open():
         return None
     # A workspace named in the path is hidden from outsiders (404, as on OCI's and NeMo's).
-    access.enter(g.om_workspace, hide=g.om_workspace != DEFAULT_WORKSPACE)
-    g.workspace = workspaces.resolve(g.om_workspace, nemo_workspace_name)
+    scope = context.current()
+    access.enter(scope.namespace, hide=scope.namespace != DEFAULT_WORKSPACE)
+    scope.workspace = workspaces.resolve(scope.namespace, nemo_workspace_name)
     return retry_tokens.claim()
 
 
@@ -52,8 +53,7 @@ def version():
 
 
 def _who():
-    principal = g.get("principal")
-    return principal.name if principal else (g.get("user") or "anonymous")
+    return context.caller().name or "anonymous"
 
 
 def _href(kind, body):
@@ -100,14 +100,14 @@ def _messages(errors, path=""):
 def _put(kind, data, create_only=False, replace=False):
     data = _validated(kind, data)
     if kind == catalog.MODEL:
-        return catalog.put_model(g.workspace, data, _who(), create_only, replace,
-                                 user_id=g.get("user"))
-    return catalog.put_service(g.workspace, data, _who(), create_only, replace)
+        return catalog.put_model(context.workspace(), data, _who(), create_only, replace,
+                                 user_id=context.caller().user)
+    return catalog.put_service(context.workspace(), data, _who(), create_only, replace)
 
 
 def _find(kind, entity_id=None, fqn=None, include="non-deleted"):
     finder = catalog.get_model if kind == catalog.MODEL else catalog.get_service
-    return finder(g.workspace, fqn=fqn, entity_id=entity_id, include=include)
+    return finder(context.workspace(), fqn=fqn, entity_id=entity_id, include=include)
 
 
 def _fields(kind):
@@ -226,10 +226,10 @@ def _collection_routes(collection, kind):
                     after=request.args.get("after"),
                     include=request.args.get("include", "non-deleted"))
         if kind == catalog.MODEL:
-            rows, paging = catalog.list_models(g.workspace, service=request.args.get("service"),
-                                               **page)
+            rows, paging = catalog.list_models(context.workspace(),
+                                               service=request.args.get("service"), **page)
         else:
-            rows, paging = catalog.list_services(g.workspace, **page)
+            rows, paging = catalog.list_services(context.workspace(), **page)
         return {"data": [_href(kind, row) for row in rows], "paging": paging}
 
     def get_by_id(entity_id):
@@ -257,11 +257,11 @@ def _collection_routes(collection, kind):
         hard, recursive = _flag("hardDelete"), _flag("recursive")
         current = _find(kind, entity_id=entity_id, fqn=fqn, include="all")
         if hard:
-            catalog.hard_delete(g.workspace, kind, current, recursive)
+            catalog.hard_delete(context.workspace(), kind, current, recursive)
             return _answer(kind, current)
         if current["deleted"]:
             raise NotFound(f"{kind} instance for {entity_id or fqn} not found")
-        return _answer(kind, catalog.set_deleted(g.workspace, kind, current, True, _who(),
+        return _answer(kind, catalog.set_deleted(context.workspace(), kind, current, True, _who(),
                                                  recursive))
 
     def restore():
@@ -271,14 +271,14 @@ def _collection_routes(collection, kind):
         current = _find(kind, entity_id=entity_id, include="all")
         if not current["deleted"]:
             return _answer(kind, current)
-        return _answer(kind, catalog.set_deleted(g.workspace, kind, current, False, _who()))
+        return _answer(kind, catalog.set_deleted(context.workspace(), kind, current, False, _who()))
 
     def list_versions(entity_id):
-        bodies = catalog.versions(g.workspace, kind, entity_id)
+        bodies = catalog.versions(context.workspace(), kind, entity_id)
         return {"entityType": kind, "versions": [json.dumps(_href(kind, b)) for b in bodies]}
 
     def get_version(entity_id, number):
-        return _answer(kind, catalog.version(g.workspace, kind, entity_id, number))
+        return _answer(kind, catalog.version(context.workspace(), kind, entity_id, number))
 
     add("", "create", create, ["POST"])
     add("", "upsert", upsert, ["PUT"])
