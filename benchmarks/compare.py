@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import requests
 
@@ -225,20 +225,23 @@ def ceiling(folder, args, get):
     return runs
 
 
-# The machinery, one piece at a time: each step adds to the one before.
-MACHINERY = (("OCI face, opc-request-id", {}, False, False),
-             ("+ opc-retry-token", {}, False, True),
-             ("+ bearer auth", {"GATEWAY_AUTH": "required"}, True, True),
+# The machinery, one piece at a time: each step adds to the one before. Each step is its own
+# gateway (its own database); all run at once and are driven in turn, --repeats rounds.
+MACHINERY = (("MLflow face (plain)", {}, False, False, "mlflow"),
+             ("OCI face, opc-request-id", {}, False, False, "oci"),
+             ("+ opc-retry-token", {}, False, True, "oci"),
+             ("+ bearer auth", {"GATEWAY_AUTH": "required"}, True, True, "oci"),
              ("+ Redis rate limit", {"GATEWAY_AUTH": "required", "GATEWAY_RATE_LIMIT":
-                                     "100000/second"}, True, True))
+                                     "100000/second"}, True, True, "oci"))
 
 
 def machinery(folder, args):
-    """The OCI-face create, adding request id, retry token, bearer auth and a Redis rate limit."""
+    """The create of the MLflow face, then of the OCI face adding request id, retry token,
+    bearer auth and a Redis rate limit: {step: (median req/s, median p50 ms)}."""
     platform = "ocid1.aidataplatform.oc1..bench"
-    steps = {}
-    with redis_server() as redis_url:
-        for index, (name, env, auth, retry) in enumerate(MACHINERY):
+    targets = {}
+    with redis_server() as redis_url, ExitStack() as servers:
+        for index, (name, env, auth, retry, face) in enumerate(MACHINERY):
             database = f"{folder}/machinery-{index}.db"
             env = {**env, "GATEWAY_RATE_LIMIT_STORAGE": redis_url}
             gateway = [sys.executable, "-m", "gateway"]
@@ -248,21 +251,31 @@ def machinery(folder, args):
             subprocess.run(gateway + ["principal", "create", "bench"], **run)
             token = subprocess.run(gateway + ["principal", "token", "bench"], **run).stdout.strip()
             subprocess.run(gateway + ["principal", "grant", "bench", "*", "admin"], **run)
-            with gateway_server(folder, args.workers, env, database) as (base, _):
-                oci = f"{base}/20260430/aiDataPlatforms/{platform}/workspaces/ws/mlops{MLFLOW}"
-                session = requests.Session()
-                session.headers["Authorization"] = f"Bearer {token}"
-                for i in range(MODELS):
-                    session.post(f"{oci}/registered-models/create", json={"name": f"m{i}"})
-                steps[name] = wrk(f"{oci}/model-versions/create", "create_oci", args.seconds,
-                                  {"TOKEN": token if auth else "", "RETRY": "1" if retry else "0",
-                                   "RUN": str(time.time_ns())})
-    return steps
+            base, _ = servers.enter_context(gateway_server(folder, args.workers, env, database))
+            root = base + (MLFLOW if face == "mlflow" else
+                           f"/20260430/aiDataPlatforms/{platform}/workspaces/ws/mlops{MLFLOW}")
+            session = requests.Session()
+            session.headers["Authorization"] = f"Bearer {token}"
+            for i in range(MODELS):
+                session.post(f"{root}/registered-models/create", json={"name": f"m{i}"})
+            scenario = "create_many" if face == "mlflow" else "create_oci"
+            targets[name] = (f"{root}/model-versions/create", scenario,
+                             {"TOKEN": token if auth else "", "RETRY": "1" if retry else "0"})
+        runs = {name: [] for name in targets}
+        for _ in range(args.repeats):
+            for name, (url, scenario, variables) in targets.items():
+                runs[name].append(wrk(url, scenario, args.seconds,
+                                      {**variables, "RUN": str(time.time_ns())}))
+    return {name: (statistics.median(r[0] for r in rounds),
+                   statistics.median(r[1] for r in rounds)) for name, rounds in runs.items()}
 
 
 def report(results, rss, args):
     print(f"\n{args.seconds:g} s per run, wrk -t2 -c16, gateway and bare Flask on gunicorn "
           f"-w {args.workers}, MLflow 3.17.2 `mlflow server` (4 uvicorn workers), SQLite\n")
+    if "ceiling" not in results:  # --machinery-only
+        report_machinery(results["machinery"], args)
+        return
     rows = []
     for scenario in ("get", "create_one", "create_many", "search_models_10k",
                      "search_models_100k", "search_versions_10k", "search_versions_100k",
@@ -273,16 +286,13 @@ def report(results, rss, args):
     from common import table
     table(["scenario", "MLflow req/s", "gateway req/s", "ratio", "MLflow p50/p99 ms",
            "gateway p50/p99 ms"], rows)
-    runs, plain = results["ceiling"], results[("gateway", "create_many")]
+    runs = results["ceiling"]
     gateway, bare = (statistics.median(side) for side in zip(*runs))
     print(f"\ngets, gateway vs bare Flask (constant JSON), alternated {len(runs)} times: "
           + ", ".join(f"{g:.0f} vs {b:.0f}" for g, b in runs))
     print(f"medians {gateway:.0f} vs {bare:.0f} req/s: the gateway's get = {gateway / bare:.2f} "
           "of the ceiling")
-    print(f"\nmachinery, against the plain MLflow-face create ({plain[0]:.0f} req/s):")
-    for step, (rps, p50, _) in results["machinery"].items():
-        print(f"  {step:26s} {rps:6.0f} req/s  p50 {p50:5.1f} ms  costs "
-              f"{100 * (1 - rps / plain[0]):3.0f}%")
+    report_machinery(results["machinery"], args)
     print()
     for name in ("search_models", "search_versions", "search_versions_page10"):
         small, large = results[("gateway", f"{name}_10k")], results[("gateway", f"{name}_100k")]
@@ -292,17 +302,32 @@ def report(results, rss, args):
         print(f"peak RSS per worker, {name}: " + ", ".join(f"{s:.0f}" for s in sizes) + " MB")
 
 
+def report_machinery(steps, args):
+    base = steps[MACHINERY[0][0]][0]
+    print(f"\nmachinery: creates, each step against the MLflow face's, same gateways driven in "
+          f"turn, medians of {args.repeats} rounds:")
+    for step, (rps, p50) in steps.items():
+        print(f"  {step:26s} {rps:6.0f} req/s  p50 {p50:5.1f} ms  costs "
+              f"{100 * (1 - rps / base):3.0f}%")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3,
-                        help="alternated runs of the gateway-vs-bare-Flask get (medians)")
+                        help="alternated runs of the gateway-vs-bare-Flask get and of the "
+                             "machinery's steps (medians)")
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
     parser.add_argument("--mlflow", default=os.path.join(ROOT, "benchmarks", ".venv", "bin",
                                                          "mlflow"))
+    parser.add_argument("--machinery-only", action="store_true",
+                        help="only the machinery table (about 4 minutes)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        results, rss = measure(folder, args)
+        if args.machinery_only:
+            results, rss = {"machinery": machinery(folder, args)}, {}
+        else:
+            results, rss = measure(folder, args)
     report(results, rss, args)
 
 
