@@ -26,18 +26,19 @@ def read_only(view):
     return view
 
 
-def _view():
+def view():
+    """The view function the request's route leads to (None when no route matched)."""
     return current_app.view_functions.get(request.endpoint) if request.endpoint else None
 
 
 def is_open():
     """Whether the request's route was declared open."""
-    return getattr(_view(), "open_route", False)
+    return getattr(view(), "open_route", False)
 
 
 def is_read_only():
     """Whether the request only reads: GET/HEAD, or a route declared read-only."""
     if request.method in ("GET", "HEAD"):
         return True
-    flag = getattr(_view(), "read_only", False)
+    flag = getattr(view(), "read_only", False)
     return flag() if callable(flag) else flag

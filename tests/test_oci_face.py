@@ -119,3 +119,17 @@ def test_health_and_version_under_mlops(client):
     root = f"/20260430/aiDataPlatforms/{PLATFORM}/mlops"
     assert client.get(f"{root}/health").data == b"OK"
     assert client.get(f"{root}/api/3.0/mlflow/server-info").json["workspaces_enabled"] is True
+
+
+def test_oci_limits_on_a_version_create_apply_on_both_roots(client, oci):
+    """CreateModelVersionDetails: OCI's own limits, checked before MLflow's view runs."""
+    oci.model("m")
+    long_run = {"name": "m", "source": "s3://b/m", "run_id": "r" * 33}
+    for root in (oci, Api(client, oci_root(workspace="ws"))):
+        answer = root.post("model-versions/create", json=long_run)
+        assert answer.status_code == 400, answer.json
+        assert (answer.json["code"], answer.json["message"]) == (
+            "InvalidParameter", "Invalid CreateModelVersionDetails.run_id: "
+                                "['Length must be between 1 and 32.']")
+    assert oci.get("model-versions/get", query_string={"name": "m", "version": "1"}
+                   ).status_code == 404  # nothing half-made

@@ -86,8 +86,8 @@ def _scope():
     # an unknown platform see an empty one.
     if request.method in retry_tokens.MUTATING:
         workspaces.platform_workspace(scope.namespace, create=True)
-    if request.endpoint.endswith("model_versions.create"):
-        _check_create_model_version()
+    if check := BODY_CHECKS.get(routes.view()):
+        check()
     return retry_tokens.claim()
 
 
@@ -103,3 +103,7 @@ def _check_create_model_version():
     except ValidationError as error:
         field, problems = next(iter(error.messages.items()))
         raise InvalidParameter(f"Invalid CreateModelVersionDetails.{field}: {problems}") from None
+
+
+# OCI's own limits on a request body, checked (by view) before MLflow's view runs.
+BODY_CHECKS = {model_versions.create: _check_create_model_version}
