@@ -3,8 +3,8 @@ import orjson
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from gateway import (auth, db, delivery, errors, observability, openapi, request_ids,
-                     retry_tokens, traffic, upstream)
+from gateway import (auth, db, delivery, errors, observability, openapi, pipeline, request_ids,
+                     traffic, upstream)
 from gateway.config import Config
 from gateway.faces import mlflow, nemo, oci, openmetadata
 
@@ -17,9 +17,9 @@ def create_app(config=None):
     app.config.update(config or {})
     app.url_map.strict_slashes = False
     app.json = FastJSON(app)
-    # Order matters: request hooks run in this order, teardowns in reverse.
-    for part in (request_ids, observability, db, errors, auth, retry_tokens, traffic, delivery,
-                 upstream, mlflow, oci, nemo, openmetadata, openapi):
+    # The request hooks are the pipeline's alone (gateway/pipeline.py: every step, in order).
+    for part in (request_ids, observability, db, errors, auth, traffic, delivery, upstream,
+                 pipeline, mlflow, oci, nemo, openmetadata, openapi):
         part.init_app(app)
     return app
 

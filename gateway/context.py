@@ -1,15 +1,16 @@
 """What the request pipeline learns about one request, in one typed place.
 
-Every request has one RequestContext, made at its first use; the pipeline's steps fill it in
-order:
+Every request has one RequestContext, made at its first use; the pipeline's steps
+(gateway.pipeline) fill it in order:
 
-    request_ids     request_id      the opc-request-id (given or made)
-    observability   started         when the request arrived
-    auth            caller          who calls: the principal and the user it acts as
-    the face        workspace       the gateway workspace the request acts in, and the face's
-                    namespace       own name for it (an OCI platform, a NeMo or OpenMetadata
-                    workspace_key   workspace; the OCI workspace key the request came through)
-    retry_tokens    retry_claim     the request's opc-retry-token, once claimed
+    request id      request_id      the opc-request-id (given or made)
+    clock           started         when the request arrived
+    who calls       caller          the principal and the user it acts as, and what it may do
+    the face's      namespace       the face's own name for the tenant (an OCI platform, a NeMo
+      URL values    workspace_key   or OpenMetadata workspace; the OCI workspace key)
+    scope           workspace       the gateway workspace the request acts in
+    retry token     retry_claim     the request's opc-retry-token, once claimed
+    unit of work    work            the transaction a claimed request's writes go into
 
 Views and services read it through current(); nothing about a request lives on flask.g. (It
 is kept in the request's WSGI environ, not on flask.g: g belongs to the application context,
@@ -27,6 +28,8 @@ class Caller:
     required or the principal may act for others; else the principal's own name)."""
     principal: object = None
     user: str | None = None
+    # permits(workspace, role) -> bool, set with the principal by authentication.
+    permits: object = None
 
     @property
     def name(self):
@@ -43,6 +46,16 @@ class Caller:
             return self.principal.name
         return f"{self.principal.name} as {self.user}"
 
+    def holds(self, workspace, role):
+        """Whether an authenticated caller has `role` in workspace (False without one)."""
+        return self.principal is not None and self.permits(workspace, role)
+
+    def readable(self, workspace_names):
+        """The workspaces among these the caller may read (all, without authentication)."""
+        if self.principal is None:
+            return list(workspace_names)
+        return [name for name in workspace_names if self.permits(name, "reader")]
+
 
 _KEY = "gateway.context"  # in the WSGI environ: dotted keys are for extensions (PEP 3333)
 
@@ -56,6 +69,7 @@ class RequestContext:
     namespace: str | None = None
     workspace_key: str | None = None
     retry_claim: object = None
+    work: object = None
 
 
 def current():

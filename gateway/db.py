@@ -8,33 +8,9 @@ from urllib.parse import urlsplit
 from peewee import DatabaseProxy, OperationalError, SqliteDatabase, Value
 from playhouse.db_url import connect, parse
 
-_pending = threading.local()
 log = logging.getLogger(__name__)
 
-
-class _Proxy(DatabaseProxy):
-    """Peewee's proxy, with one hook: an outer transaction opened just in time (see below)."""
-
-    def atomic(self, *args, **kwargs):
-        opener = getattr(_pending, "opener", None)
-        if opener is not None:
-            _pending.opener = None
-            if self.transaction_depth() == 0:
-                opener()
-        return super().atomic(*args, **kwargs)
-
-
-database = _Proxy()
-
-
-def before_first_transaction(opener):
-    """Call `opener` at this thread's next outermost `database.atomic()`, before it begins.
-
-    The opener opens a transaction of its own, so the caller's becomes a savepoint in it:
-    a request can wrap its writes in one transaction without holding SQLite's write lock
-    while it parses, authorizes and validates (retry tokens do). None cancels.
-    """
-    _pending.opener = opener
+database = DatabaseProxy()
 
 
 def sqlite_pragmas(busy_timeout_ms):
@@ -169,18 +145,18 @@ def init_app(app):
 
     Connections open on first use (Peewee's autoconnect), so requests that never touch the
     database (/health, /metrics) answer while it is down, and a failure to connect is an
-    error of the request that needed it (a 503 in its face's format).
+    error of the request that needed it (a 503 in its face's format). The pipeline calls
+    release() after every request.
     """
     database.initialize(open_database(app.config["DATABASE_URL"],
                                       app.config["SQLITE_BUSY_TIMEOUT_MS"]))
-    # teardown, not after_request: it runs after errors too.
-    app.teardown_request(_release)
 
 
-def _release(exc):
-    # A SQLite connection stays open for the thread's next request: opening one and setting
-    # its pragmas costs more than most requests. PostgreSQL connections go back to the pool.
-    before_first_transaction(None)
+def release():
+    """After a request: undo a transaction left open and give the connection back (never
+    raises). A SQLite connection stays open for the thread's next request: opening one and
+    setting its pragmas costs more than most requests. PostgreSQL connections go back to the
+    pool."""
     try:
         if database.in_transaction():  # a transaction left open: undo it
             database.rollback()

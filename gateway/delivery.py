@@ -49,8 +49,6 @@ def init_app(app):
     app.extensions["webhook_deliverer"] = None
     if _flag(app.config["WEBHOOK_DELIVERY"]):
         app.extensions["webhook_deliverer"] = Deliverer(app, settings)
-        app.before_request(lambda: start(app))
-    app.teardown_request(_wake_if_queued)
 
 
 def start(app):
@@ -63,8 +61,8 @@ def start(app):
                 worker.start()
 
 
-def _wake_if_queued(exc):
-    # After the request's transaction ended: deliver what it queued without waiting a poll.
+def wake_if_queued():
+    """After the request's transaction ended: deliver what it queued without waiting a poll."""
     if webhooks.take_queued():
         wake(current_app)
 

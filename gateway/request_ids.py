@@ -14,9 +14,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
 
 
 def init_app(app):
-    """Assign the id first thing, echo it last, and stamp log records with it."""
-    app.before_request(_assign)
-    app.after_request(_echo)
+    """Stamp log records with the request's id (the pipeline calls assign() and echo())."""
     _install_log_records()
     _install_handler(logging.getLogger("gateway"))
 
@@ -26,8 +24,8 @@ def current():
     return context.current().request_id
 
 
-def _assign():
-    scope = context.current()
+def assign(scope):
+    """The request's id: the caller's opc-request-id (checked), else a new one."""
     scope.request_id = uuid.uuid4().hex.upper()
     given = request.headers.get(HEADER)
     if given is not None:
@@ -37,8 +35,9 @@ def _assign():
         scope.request_id = given
 
 
-def _echo(response):
-    given = context.current().request_id
+def echo(scope, response):
+    """Every answer carries the request's id."""
+    given = scope.request_id
     response.headers[HEADER] = given if given != "-" else uuid.uuid4().hex.upper()
     return response
 

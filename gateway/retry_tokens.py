@@ -1,11 +1,11 @@
 """opc-retry-token: a retried mutating request runs once, and replays get its first answer.
 
-Each face calls `claim()` at the end of its scope hook, once the caller is authorized and
-counted against its rate limit; a token that already has an answer is replayed there.
-Otherwise the request runs, and its writes go into one transaction, opened at its first
-`database.atomic()` (so parsing and checks run outside SQLite's write lock). After the view,
-the token and its answer are inserted in that same transaction, which then commits: the
-action, the token and the answer are stored together or not at all.
+The pipeline (gateway.pipeline) calls `claim()` once the caller is authorized and counted
+against its rate limit; a token that already has an answer is replayed there. Otherwise the
+request gets a unit of work (gateway.work): its writes go into one transaction, begun at its
+first write (so parsing and checks run outside SQLite's write lock). After the view, `record()`
+inserts the token and its answer in that same transaction, which then commits: the action, the
+token and the answer are stored together or not at all.
 
 Two requests with one token at the same time: the database lets one insert the token first
 (SQLite: one writer at a time; PostgreSQL: the second insert waits on the unique key, at
@@ -13,10 +13,10 @@ most RETRY_TOKEN_WAIT_MS, else a retryable 409 IncorrectState). The other finds 
 taken, rolls back everything it did, and answers with the first one's answer.
 
 A request whose effect happens elsewhere (a call forwarded to the tracking upstream) cannot be
-rolled back, so it `reserve()`s the token before it acts: a row without an answer, committed at
-once. A concurrent duplicate finds it and waits for the answer (polling, within the upstream's
-timeout), then replays it. A reservation whose request died is taken over once it is older
-than that timeout.
+rolled back, so the pipeline `reserve()`s its token before it acts: a row without an answer,
+committed at once. A concurrent duplicate finds it and waits for the answer (polling, within
+the upstream's timeout), then replays it. A reservation whose request died is taken over once
+it is older than that timeout.
 """
 import hashlib
 import json
@@ -28,11 +28,12 @@ from types import SimpleNamespace
 from flask import Response, current_app, request
 from peewee import InterfaceError, InternalError, OperationalError
 
-from gateway import context, errors, events
-from gateway.db import before_first_transaction, database, is_sqlite, prepared
+from gateway import errors, events
+from gateway.db import database, prepared
 from gateway.exceptions import (Conflict, GatewayError, IncorrectState,
                                 InvalidatedRetryToken, InvalidParameter)
 from gateway.models import DELETED_STAGE, ModelVersion, RegisteredModel, RetryToken, now_ms
+from gateway.work import UnitOfWork
 
 log = logging.getLogger(__name__)
 HEADER = "opc-retry-token"
@@ -40,13 +41,6 @@ MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 _REPLAYED_HEADERS = ("Content-Type", "etag")
 # Refused before the action ran and likely to change on retry: not remembered.
 _NOT_REMEMBERED = {401, 403, 429}
-
-
-def init_app(app):
-    """Store the answer with the token after the view, and commit (faces call claim())."""
-    app.after_request(_record)
-    app.teardown_request(_finish)
-    events.created.connect(_note_created)
 
 
 def fingerprint():
@@ -58,57 +52,46 @@ def fingerprint():
 
 
 class _Claim:
-    """This request's retry token, and the transaction around the request's writes."""
+    """This request's retry token: whose, and what request it stands for."""
 
-    def __init__(self, token):
-        self.token, self.caller, self.fingerprint = token, context.caller().identity, fingerprint()
-        self.created, self.transaction, self.finished = None, None, False
-        self.reserved = False
-
-    def open(self):
-        """Open the request's transaction (called at its first write, or to store the answer)."""
-        self.transaction = database.atomic()
-        self.transaction.__enter__()
-        if not is_sqlite():  # SQLite waits for its write lock up to the busy timeout instead
-            wait = int(current_app.config["RETRY_TOKEN_WAIT_MS"])
-            database.execute_sql(f"SET LOCAL lock_timeout = {wait}")
-
-    def end(self, commit):
-        """Commit or roll back the request's transaction."""
-        self.finished = True
-        if commit:
-            self.transaction.__exit__(None, None, None)
-        else:
-            self.transaction.__exit__(_Rollback, _Rollback(), None)
+    def __init__(self, token, caller):
+        self.token, self.caller, self.fingerprint = token, caller, fingerprint()
+        self.reserved, self.finished = False, False
 
 
-def claim():
-    """Replay the answer the request's retry token was given, or take it for this request."""
+def claim(scope):
+    """Replay the answer the request's retry token was given (a Response), or take the token
+    for this request (scope.retry_claim; the request then gets a unit of work, see unit()).
+    None when the request has no token."""
     token = request.headers.get(HEADER)
     if token is None or request.method not in MUTATING:
         return None
     if not 1 <= len(token) <= 64:
         raise InvalidParameter(f"Invalid {HEADER}: it must be 1 to 64 characters long.")
-    claim = _Claim(token)
+    claim = _Claim(token, scope.caller.identity)
     earlier = _find_token(claim.caller, token)
     if earlier is not None and earlier.expires_at > now_ms():
         if earlier.status is not None:
             return _replay(earlier, claim)
         _check_fingerprint(earlier, claim)  # reserved: reserve() waits for its answer
-    context.current().retry_claim = claim
-    before_first_transaction(claim.open)
+    scope.retry_claim = claim
     return None
 
 
-def reserve():
+def unit():
+    """The unit of work for a claimed request: its writes and its token commit together.
+    (PostgreSQL: a write waits at most RETRY_TOKEN_WAIT_MS for a row another request with the
+    same token holds.)"""
+    return UnitOfWork(lock_timeout_ms=int(current_app.config["RETRY_TOKEN_WAIT_MS"]))
+
+
+def reserve(scope):
     """Take the request's token now, for an action the gateway cannot roll back (a forwarded
     call): None, then the request acts; or the answer of the request that holds the token,
     once it has one."""
-    scope = context.current()
     claim = scope.retry_claim
     if claim is None:
         return None
-    before_first_transaction(None)  # nothing here joins a request-wide transaction
     patience = float(current_app.config["TRACKING_TIMEOUT_SECONDS"]) + 5
     deadline = time.monotonic() + patience
     while True:
@@ -169,52 +152,55 @@ def _remembered(response):
                 or "Retry-After" in response.headers)
 
 
-def _record(response):
-    """Insert the token with the answer, and commit; or answer as the token's first request."""
-    claim = context.current().retry_claim
+def record(scope, response):
+    """Insert the token with the answer, and commit the unit of work; or answer as the token's
+    first request did (this one's writes rolled back)."""
+    claim = scope.retry_claim
     if claim is None:
         return response
-    before_first_transaction(None)
     if claim.reserved:
         return _record_reserved(claim, response)
-    if not _remembered(response):  # _finish rolls back what it wrote
+    unit = scope.work
+    if not _remembered(response):  # release() rolls back what it wrote
         return response
     try:
-        if claim.transaction is None:  # nothing was written: remember the answer all the same
-            claim.open()
-        earlier = _insert_or_get(claim, response)
+        if not unit.begun:  # nothing was written: remember the answer all the same
+            unit.begin()
+        earlier = _insert_or_get(claim, unit, response, scope.workspace)
         if earlier is None:
-            claim.end(commit=True)  # now, not after the access log
+            claim.finished = True
+            unit.commit()  # now, not after the access log
             return response
-    except (OperationalError, InterfaceError) as error:  # _finish rolls back what is left
+    except (OperationalError, InterfaceError) as error:  # release() rolls back what is left
         return errors.database_error(error)
     except InternalError:  # PostgreSQL: the request's transaction failed earlier (a 4xx for
         return response    # a value out of range, say): its answer is not remembered
-    claim.end(commit=False)  # the token's first request won: undo what this one did
+    claim.finished = True
+    unit.rollback()  # the token's first request won: undo what this one did
     try:
         return _replay(earlier, claim)
     except GatewayError as error:  # e.g. the same token on a different request
         return errors.render(error)
 
 
-def _insert_or_get(claim, response):
+def _insert_or_get(claim, unit, response, workspace):
     """Insert the token with the answer (None), or return the row that has the token."""
     now = now_ms()
     if random.random() < current_app.config["RETRY_TOKEN_PURGE_CHANCE"]:
         purge_expired(now)
-    kind, row_id = claim.created or (None, None)
+    kind, row_id = unit.created or (None, None)
     headers = _replayed_headers(response)
     # ON CONFLICT DO NOTHING: a taken token returns no row instead of aborting the transaction.
     if _insert_token(claim.caller, claim.token, claim.fingerprint, now,
                      now + current_app.config["RETRY_TOKEN_TTL_SECONDS"] * 1000,
                      response.status_code, response.get_data(as_text=True), json.dumps(headers),
-                     kind, row_id, context.workspace()):
+                     kind, row_id, workspace):
         return None
     earlier = _find_token(claim.caller, claim.token)
     if earlier.expires_at > now:
         return earlier
     RetryToken.delete().where(RetryToken.id == earlier.id).execute()
-    return _insert_or_get(claim, response)
+    return _insert_or_get(claim, unit, response, workspace)
 
 
 _TOKEN_COLUMNS = ("caller", "token", "fingerprint", "created_at", "expires_at", "status", "body",
@@ -255,33 +241,12 @@ def _still_exists(kind, row_id):
                                        ModelVersion.current_stage != DELETED_STAGE).exists()
 
 
-def _note_created(kind, row_id):
-    claim = context.current().retry_claim
-    if claim is not None and claim.created is None:
-        claim.created = (kind, row_id)
-
-
-def _finish(exc):
-    scope = context.current()
+def release(scope):
+    """After the request (whatever happened): a reservation the request never answered is
+    released, so a retry runs again. (Raises if the database fails: the pipeline logs it.)"""
     claim, scope.retry_claim = scope.retry_claim, None
-    if claim is None:
-        return
-    before_first_transaction(None)
-    if claim.reserved and not claim.finished:  # the request failed before it had an answer
-        try:
-            _release(RetryToken.caller == claim.caller, RetryToken.token == claim.token)
-        except Exception:  # never raise from a teardown; the reservation then times out
-            log.warning("releasing a retry-token reservation failed", exc_info=True)
-        return
-    if claim.transaction is not None and not claim.finished and database.transaction_depth():
-        try:
-            claim.end(commit=False)
-        except Exception:  # a dead connection: the database teardown drops it; never raise
-            log.warning("rolling back a retry-token transaction failed", exc_info=True)
-
-
-class _Rollback(Exception):
-    """Marks the request's transaction for rollback."""
+    if claim is not None and claim.reserved and not claim.finished:
+        _release(RetryToken.caller == claim.caller, RetryToken.token == claim.token)
 
 
 def purge_expired(now=None):

@@ -3,10 +3,10 @@ import time
 
 import pytest
 
-from gateway import events
 from gateway.db import database
 from gateway.models import RetryToken, now_ms
 from gateway.retry_tokens import fingerprint, purge_expired
+from gateway.work import UnitOfWork
 from tests.conftest import POSTGRES_URL
 
 
@@ -51,21 +51,21 @@ def test_same_token_different_request_is_409(oci, model):
 
 
 @pytest.mark.parametrize("same_request", [True, False])
-def test_losing_a_race_for_the_token_undoes_the_action(oci, model, same_request):
-    # Another request takes the token while this one runs (simulated inside its transaction,
+def test_losing_a_race_for_the_token_undoes_the_action(oci, model, same_request, monkeypatch):
+    # Another request takes the token while this one runs (simulated inside its unit of work,
     # once it has created its version): this one rolls its version back and answers with
     # the winner's answer, or 409 if the winner's request was a different one.
-    def take_the_token_first(sender, row_id):
+    noted = UnitOfWork.note_created
+
+    def take_the_token_first(unit, kind, row_id):
+        noted(unit, kind, row_id)
         RetryToken.create(caller="", token="race", created_at=now_ms(),
                           fingerprint=fingerprint() if same_request else "another request",
                           expires_at=now_ms() + 60000, status=200, body='{"winner": true}',
                           headers='{"Content-Type": "application/json"}')
 
-    events.created.connect(take_the_token_first)
-    try:
-        answer = create_version(oci, "race")
-    finally:
-        events.created.disconnect(take_the_token_first)
+    monkeypatch.setattr(UnitOfWork, "note_created", take_the_token_first)
+    answer = create_version(oci, "race")
     if same_request:
         assert (answer.status_code, answer.json) == (200, {"winner": True})
     else:

@@ -5,16 +5,17 @@ accepts a bearer token, HTTP Basic credentials or an OCI API-key signature.
 """
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import time
 
 from flask import current_app, request
 
-from gateway import context, routes, traffic
+from gateway import context, traffic
 from gateway.auth import signatures
 from gateway.exceptions import NotFound, PermissionDenied, Unauthenticated
-from gateway.models import Principal
+from gateway.models import SYSTEM_WORKSPACE, Principal
 from gateway.services import principals
 
 USER_HEADER = "dh-user-principal"
@@ -44,29 +45,33 @@ class Remembered:
 
 
 def init_app(app):
-    """Check GATEWAY_AUTH and authenticate every request before anything else reads it."""
+    """Check GATEWAY_AUTH and make the worker's caches (the pipeline calls authenticate())."""
     if app.config["AUTH"] not in MODES:
         raise ValueError(f"GATEWAY_AUTH must be one of {MODES}, not {app.config['AUTH']!r}")
     seconds = float(app.config["AUTH_CACHE_SECONDS"])
     app.extensions["auth"] = {"tokens": Remembered(seconds), "roles": Remembered(seconds),
                               "passwords": Remembered(_BASIC_CACHE_SECONDS)}
-    app.before_request(_authenticate)
 
 
-def _authenticate():
-    who = context.caller()
+def authenticate(who, open_route):
+    """Fill in who calls (a context.Caller), or raise Unauthenticated.
+
+    Open routes need no credentials: they are counted against the caller's address, not a
+    tenant, as are failed authentications (429 once an address floods).
+    """
     who.user = request.headers.get(USER_HEADER) or None
     if current_app.config["AUTH"] == "none":
         return
-    if routes.is_open():  # open routes are counted against the caller's address, not a tenant
+    if open_route:
         traffic.admit_anonymous(traffic.client_address())
         return
     try:
         principal = _verify(request.headers.get("Authorization", ""))
     except Unauthenticated:
-        traffic.admit_anonymous(traffic.client_address())  # 429 once an address floods
+        traffic.admit_anonymous(traffic.client_address())
         raise
     who.principal = principal
+    who.permits = functools.partial(_permits, principal)
     # dh-user-principal names the acting user only for principals trusted to act for others.
     if not (who.user and principal.can_act_for_others):
         who.user = principal.name
@@ -132,14 +137,15 @@ def _role(principal, workspace):
     return _remembered("roles").get((principal.id, workspace), look_up)
 
 
-def needed_role():
-    """reader for reads, writer for changes."""
-    return "reader" if routes.is_read_only() else "writer"
+def _permits(principal, workspace, role):
+    return principals.has_role(_role(principal, workspace), role)
 
 
-def require(workspace, role, hide=False):
-    """Refuse unless the caller has `role` in workspace; `hide` answers 404 to outsiders."""
-    principal = context.caller().principal
+def require(who, workspace, role, hide=False):
+    """Refuse unless the caller (a context.Caller) has `role` in workspace; `hide` answers 404
+    to outsiders. The built-in `system` workspace is read-only but to platform admins (admin of
+    "*")."""
+    principal = who.principal
     if principal is None:
         return
     held = _role(principal, workspace)
@@ -150,19 +156,8 @@ def require(workspace, role, hide=False):
         traffic.admit_anonymous(traffic.client_address())
         raise PermissionDenied(f"Principal '{principal.name}' needs the {role} role in "
                                f"workspace '{workspace}'.")
-
-
-def holds(workspace, role):
-    """Whether an authenticated caller has `role` in workspace (False without authentication)."""
-    principal = context.caller().principal
-    return principal is not None and principals.has_role(_role(principal, workspace), role)
-
-
-def readable(workspace_names):
-    """The workspaces among these the caller may read."""
-    if context.caller().principal is None:
-        return list(workspace_names)
-    return [name for name in workspace_names if holds(name, "reader")]
+    if workspace == SYSTEM_WORKSPACE and role != "reader":
+        require(who, principals.ALL_WORKSPACES, "admin")
 
 
 def require_operator():
@@ -176,5 +171,6 @@ def require_operator():
     token = current_app.config["METRICS_TOKEN"]
     if token and hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
         return
-    context.caller().principal = _verify(given)
-    require(principals.ALL_WORKSPACES, "admin")
+    who = context.caller()
+    who.principal = _verify(given)
+    require(who, principals.ALL_WORKSPACES, "admin")

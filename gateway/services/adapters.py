@@ -8,7 +8,7 @@ import json
 
 from peewee import IntegrityError
 
-from gateway.db import database
+from gateway import work
 from gateway.exceptions import AlreadyExists, InvalidParameter, NotFound
 from gateway.models import ModelAdapter, RegisteredModel, now_ms
 from gateway.services import entity_filters, model_entities
@@ -73,7 +73,7 @@ def create(workspace, model, name, fileset, finetuning_type, description=None, e
     per workspace."""
     target = _model(workspace, model, policy)
     try:
-        with database.atomic():
+        with work.write():
             row = ModelAdapter.create(
                 registered_model=target.id, workspace=workspace, name=name, fileset=fileset,
                 finetuning_type=finetuning_type, description=description, enabled=enabled,
@@ -88,7 +88,7 @@ def update(workspace, name, changes, model_name=None):
     """Change an adapter's description (null clears it), enabled flag or fileset."""
     changes = {key: value for key, value in changes.items()
                if value is not None or key == "description"}
-    with database.atomic():
+    with work.write():
         row = get(workspace, name, model_name)
         ModelAdapter.update(updated_at=now_ms(), **changes).where(
             ModelAdapter.id == row.id).execute()
@@ -98,7 +98,7 @@ def update(workspace, name, changes, model_name=None):
 
 def delete(workspace, name, model_name=None):
     """Remove an adapter."""
-    with database.atomic():
+    with work.write():
         row = get(workspace, name, model_name)
         ModelAdapter.delete().where(ModelAdapter.id == row.id).execute()
         _touch(row.registered_model_id)

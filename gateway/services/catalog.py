@@ -20,7 +20,7 @@ import uuid
 
 from peewee import JOIN, fn
 
-from gateway.db import database
+from gateway import work
 from gateway.exceptions import AlreadyExists, InvalidParameter, NotFound
 from gateway.models import CatalogEntity, CatalogVersion, RegisteredModel, Workspace, now_ms
 from gateway.services import registered_models
@@ -421,7 +421,7 @@ def put_service(workspace, request, who, create_only=False, replace=False):
     if name == REGISTRY:
         raise AlreadyExists(f"Entity already exists: '{REGISTRY}' is the gateway's own "
                             "registry service")
-    with database.atomic():
+    with work.write():
         row = _service_row(workspace, name=name)
         if row is not None and create_only:
             raise AlreadyExists("Entity already exists")
@@ -438,7 +438,7 @@ def put_model(workspace, request, who, create_only=False, replace=False, user_id
     """Create or update a model by service and name: (body, change)."""
     name, service_fqn = request["name"], request["service"]
     check_name(name)
-    with database.atomic():
+    with work.write():
         service = get_service(workspace, service_fqn)
         model = _models(workspace).where(RegisteredModel.name == name).first()
         row = _catalog_row(model) if model is not None else None
@@ -479,7 +479,7 @@ def _record_version_if_missing(row, body):
 def set_deleted(workspace, kind, body, deleted, who, recursive=False):
     """Soft delete (or restore) an entity; a service's models go with it when recursive
     (deleting) or always (restoring). Returns the new body."""
-    with database.atomic():
+    with work.write():
         if kind == SERVICE:
             if body["name"] == REGISTRY:
                 raise InvalidParameter(f"'{REGISTRY}' is the gateway's own registry service; "
@@ -507,7 +507,7 @@ def set_deleted(workspace, kind, body, deleted, who, recursive=False):
 
 def hard_delete(workspace, kind, body, recursive=False):
     """Remove an entity for good (a model: its registered model and versions too)."""
-    with database.atomic():
+    with work.write():
         if kind == SERVICE:
             if body["name"] == REGISTRY:
                 raise InvalidParameter(f"'{REGISTRY}' is the gateway's own registry service; "

@@ -1,6 +1,6 @@
 """A workspace's members: the principals granted a role there (the same grants every face's
 authorization reads, and `gateway principal grant` writes)."""
-from gateway.db import database
+from gateway import work
 from gateway.exceptions import AlreadyExists, NotFound
 from gateway.models import Grant, Principal, Workspace
 from gateway.services import principals
@@ -31,7 +31,7 @@ def get(workspace, principal):
 def add(workspace, principal, role, granted_by=None):
     """Make a principal a member with `role`; a principal the gateway has not seen yet is
     recorded (without credentials: it cannot sign in until an operator issues some)."""
-    with database.atomic():
+    with work.write():
         _workspace(workspace)
         if Principal.get_or_none(Principal.name == principal) is None:
             principals.create(principal)
@@ -45,7 +45,7 @@ def add(workspace, principal, role, granted_by=None):
 
 def set_role(workspace, principal, role):
     """Replace a member's role."""
-    with database.atomic():
+    with work.write():
         grant = get(workspace, principal)
         Grant.update(role=role).where(Grant.id == grant.id).execute()
     return get(workspace, principal)
@@ -53,6 +53,6 @@ def set_role(workspace, principal, role):
 
 def remove(workspace, principal):
     """Take a member's role away."""
-    with database.atomic():
+    with work.write():
         grant = get(workspace, principal)
         Grant.delete().where(Grant.id == grant.id).execute()

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from peewee import JOIN, SQL, fn
 
-from gateway.db import database
+from gateway import work
 from gateway.exceptions import (AlreadyExists, InvalidFilter, InvalidParameter, NotFound,
                                 PermissionDenied)
 from gateway.models import ModelAdapter, ModelEntityDetails, RegisteredModel, now_ms
@@ -131,7 +131,7 @@ def create(workspace, name, policy=TrustPolicy(), user_id=None, description=None
     fields.setdefault("custom_fields", {})
     fields["model_providers"] = fields.get("model_providers") or []
     _check_base_model(workspace, fields.get("base_model"), policy)
-    with database.atomic():
+    with work.write():
         try:
             model = registered_models.create(workspace, name, description or "", user_id=user_id)
         except AlreadyExists:
@@ -145,7 +145,7 @@ def update(workspace, name, changes, policy=TrustPolicy()):
     """Change the fields given; fields left out keep their values, null clears one."""
     changes = {key: DEFAULTS.get(key) if value is None else value
                for key, value in changes.items()}
-    with database.atomic():
+    with work.write():
         current = get(workspace, name)
         entity = {**current.entity, **changes}
         # As NeMo: re-check when asked for true or when the fileset moves; false just clears.

@@ -1,9 +1,9 @@
 """Model versions: create, read, update, stage transitions, delete, search, tags, aliases."""
 
-from gateway import events, validation
+from gateway import validation, work
 from gateway.search import (MODEL_VERSIONS, make_page_token, parse_filter, parse_order_by,
                             parse_page_token)
-from gateway.db import database, dict_rows, is_sqlite, prepared
+from gateway.db import dict_rows, is_sqlite, prepared
 from gateway.exceptions import InvalidParameter, MissingParameter, NotFound
 from gateway.models import (DELETED_STAGE, ModelAlias, ModelVersion, ModelVersionTag,
                             RegisteredModel, now_ms)
@@ -131,7 +131,7 @@ def create(workspace, name, source, run_id=None, tags=(), run_link="", descripti
                                                           tracking_store)
         storage = storage or tracked_storage
     now = now_ms()
-    with database.atomic():
+    with work.write():
         # The UPDATE takes the model's row lock (PostgreSQL) or the write lock (SQLite), so
         # concurrent creates are serialised here and each gets its own number. The statements
         # are prepared, so the lock is held as briefly as possible.
@@ -150,7 +150,7 @@ def create(workspace, name, source, run_id=None, tags=(), run_link="", descripti
             ModelVersionTag.insert_many([{"model_version": version_id, "key": k, "value": v}
                                          for k, v in tags.items()]).execute()
         webhooks.version_created(workspace, name, number, source, run_id, tags, description)
-    events.created.send("model_version", row_id=version_id)
+    work.created("model_version", version_id)
     if tracking_store is not None and model_id and not is_prompt:
         tracking_store.record_model_version(model_id, name, number)
     version = ModelVersion(id=version_id, **fields)
@@ -164,7 +164,7 @@ def create(workspace, name, source, run_id=None, tags=(), run_link="", descripti
 def update(workspace, name, version, description, if_match=None):
     """Replace a version's description."""
     validation.check_length("description", description, validation.MAX_DESCRIPTION_LENGTH)
-    with database.atomic():
+    with work.write():
         row = find_current(workspace, name, version, if_match)
         ModelVersion.update(description=description or "", last_updated_timestamp=now_ms()
                             ).where(ModelVersion.id == row.id).execute()
@@ -182,7 +182,7 @@ def transition_stage(workspace, name, version, stage, archive_existing_versions=
             f"'{stage}' is not an Active stage. Valid stages are "
             f"{list(validation.ACTIVE_STAGES)}")
     now = now_ms()
-    with database.atomic():
+    with work.write():
         row = find_current(workspace, name, version, if_match)
         if archive_existing_versions:
             ModelVersion.update(current_stage="Archived", last_updated_timestamp=now).where(
@@ -198,7 +198,7 @@ def transition_stage(workspace, name, version, stage, archive_existing_versions=
 def delete(workspace, name, version, if_match=None):
     """Soft-delete a version: its number stays taken, its aliases and tags go."""
     now = now_ms()
-    with database.atomic():
+    with work.write():
         row = find_current(workspace, name, version, if_match)
         ModelAlias.delete().where(ModelAlias.model_version == row.id).execute()
         ModelVersionTag.delete().where(ModelVersionTag.model_version == row.id).execute()
@@ -265,7 +265,7 @@ def search(workspace, filter_string="", max_results=MAX_RESULTS, order_by=(), pa
 def set_tag(workspace, name, version, key, value="", if_match=None):
     """Set (insert or replace) a tag on a version."""
     validation.tag(key, value)
-    with database.atomic():
+    with work.write():
         row = find_current(workspace, name, version, if_match)
         registered_models.check_tag_room(ModelVersionTag, ModelVersionTag.model_version, row.id,
                                          key)
@@ -281,7 +281,7 @@ def delete_tag(workspace, name, version, key, if_match=None):
     """Remove a tag from a version; removing an absent key succeeds."""
     if not key:
         raise MissingParameter(validation.missing_value("key"))
-    with database.atomic():
+    with work.write():
         row = find_current(workspace, name, version, if_match)
         ModelVersionTag.delete().where(ModelVersionTag.model_version == row.id,
                                        ModelVersionTag.key == key).execute()

@@ -7,7 +7,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from peewee import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from gateway.db import database, prepared
+from gateway import work
+from gateway.db import prepared
 from gateway.exceptions import AlreadyExists, InvalidParameter, NotFound
 from gateway.models import ApiKey, ApiToken, Grant, Principal, Workspace, now_ms
 
@@ -25,7 +26,7 @@ def create(name, can_act_for_others=False):
     if not name or len(name) > 255:
         raise InvalidParameter("A principal's name must be 1 to 255 characters.")
     try:
-        with database.atomic():
+        with work.write():
             return Principal.create(name=name, can_act_for_others=can_act_for_others)
     except IntegrityError:
         raise AlreadyExists(f"Principal '{name}' already exists.") from None
@@ -38,7 +39,7 @@ def list_all():
 
 def delete(name):
     """Delete a principal with its tokens, keys and grants."""
-    with database.atomic():
+    with work.write():
         principal = get(name)
         for table in (ApiToken, ApiKey, Grant):
             table.delete().where(table.principal == principal.id).execute()
@@ -95,7 +96,7 @@ def add_key(name, key_id, public_key_pem):
     except ValueError:
         raise InvalidParameter("The public key is not a PEM-encoded public key.") from None
     try:
-        with database.atomic():
+        with work.write():
             return ApiKey.create(principal=get(name), key_id=key_id, public_key=public_key_pem)
     except IntegrityError:
         raise AlreadyExists(f"API key '{key_id}' is already registered.") from None

@@ -1,10 +1,10 @@
 """Registered models: create, read, update, rename, delete, search, tags and aliases."""
 from peewee import IntegrityError
 
-from gateway import events, validation
+from gateway import validation, work
 from gateway.search import (REGISTERED_MODELS, make_page_token, parse_filter, parse_order_by,
                             parse_page_token)
-from gateway.db import database, is_sqlite, prepared
+from gateway.db import is_sqlite, prepared
 from gateway.exceptions import AlreadyExists, InvalidParameter, MissingParameter, NotFound
 from gateway.models import (DELETED_STAGE, ModelAlias, ModelVersion, RegisteredModel,
                             RegisteredModelTag, Workspace, now_ms)
@@ -92,7 +92,7 @@ def create(workspace, name, description="", tags=(), user_id=None):
     tags = unique_tags(tags)
     now = now_ms()
     try:
-        with database.atomic():
+        with work.write():
             model = RegisteredModel.create(workspace=workspace, name=name,
                                            description=description or "", user_id=user_id,
                                            creation_timestamp=now, last_updated_timestamp=now)
@@ -104,14 +104,14 @@ def create(workspace, name, description="", tags=(), user_id=None):
         if not Workspace.get_or_none(Workspace.name == workspace):
             raise NotFound(f"Workspace '{workspace}' not found") from None
         raise AlreadyExists(f"Registered Model (name={name}) already exists.") from None
-    events.created.send("registered_model", row_id=model.id)
+    work.created("registered_model", model.id)
     return get(workspace, name)
 
 
 def update(workspace, name, description="", if_match=None):
     """Replace the description (MLflow clears it when none is given)."""
     validation.check_length("description", description, validation.MAX_DESCRIPTION_LENGTH)
-    with database.atomic():
+    with work.write():
         model = find_current(workspace, name, if_match)
         RegisteredModel.update(description=description or "", last_updated_timestamp=now_ms()
                                ).where(RegisteredModel.id == model.id).execute()
@@ -125,7 +125,7 @@ def rename(workspace, name, new_name, if_match=None):
     validation.model_name(new_name, path="new_name")
     now = now_ms()
     try:
-        with database.atomic():
+        with work.write():
             model = find_current(workspace, name, if_match)
             RegisteredModel.update(name=new_name, last_updated_timestamp=now
                                    ).where(RegisteredModel.id == model.id).execute()
@@ -138,7 +138,7 @@ def rename(workspace, name, new_name, if_match=None):
 
 def delete(workspace, name, if_match=None):
     """Delete a model with its versions, tags and aliases (numbering restarts at 1)."""
-    with database.atomic():
+    with work.write():
         model = find_current(workspace, name, if_match)
         RegisteredModel.delete().where(RegisteredModel.id == model.id).execute()
 
@@ -164,7 +164,7 @@ def search(workspace, filter_string="", max_results=100, order_by=(), page_token
 def set_tag(workspace, name, key, value="", if_match=None):
     """Set (insert or replace) a tag on a model."""
     validation.tag(key, value)
-    with database.atomic():
+    with work.write():
         model = find_current(workspace, name, if_match)
         check_tag_room(RegisteredModelTag, RegisteredModelTag.registered_model, model.id, key)
         (RegisteredModelTag.insert(registered_model=model, key=key, value=value)
@@ -180,7 +180,7 @@ def delete_tag(workspace, name, key, if_match=None):
     """Remove a tag; removing an absent key succeeds."""
     if not key:
         raise MissingParameter(validation.missing_value("key"))
-    with database.atomic():
+    with work.write():
         model = find_current(workspace, name, if_match)
         RegisteredModelTag.delete().where(RegisteredModelTag.registered_model == model.id,
                                           RegisteredModelTag.key == key).execute()
@@ -192,7 +192,7 @@ def set_alias(workspace, name, alias, version, if_match=None):
     """Point an alias at a live version, moving it if it already exists."""
     validation.alias(alias, reserved=True)
     number = validation.version_number(version)
-    with database.atomic():
+    with work.write():
         model = find_current(workspace, name, if_match)
         target = ModelVersion.get_or_none(ModelVersion.registered_model == model.id,
                                           ModelVersion.version == number,
@@ -211,7 +211,7 @@ def set_alias(workspace, name, alias, version, if_match=None):
 def delete_alias(workspace, name, alias, if_match=None):
     """Remove an alias; removing an absent alias succeeds."""
     validation.alias(alias)
-    with database.atomic():
+    with work.write():
         model = find_current(workspace, name, if_match)
         ModelAlias.delete().where(ModelAlias.registered_model == model.id,
                                   ModelAlias.alias == alias).execute()

@@ -18,7 +18,8 @@ from datetime import datetime, timezone
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from gateway.db import database, prepared
+from gateway import work
+from gateway.db import prepared
 from gateway.exceptions import InvalidParameter, NotFound
 from gateway.models import Webhook, WebhookDelivery, WebhookSubscription, now_ms
 from gateway.search import make_page_token, parse_page_token
@@ -171,7 +172,7 @@ def create(workspace, name, url, events, settings, description=None, secret=None
     status = _status(status) or "ACTIVE"
     now = now_ms()
     webhook_id = str(uuid.uuid4())
-    with database.atomic():
+    with work.write():
         Webhook.create(webhook_id=webhook_id, workspace=workspace, name=name,
                        description=description or None, url=url,
                        secret=_encrypt(secret or None, settings), status=status,
@@ -211,7 +212,7 @@ def list_page(workspace, max_results=None, page_token=None):
 def update(workspace, webhook_id, settings, name=None, description=None, url=None,
            events=None, secret=None, status=None):
     """Change what is given (None = leave as is), as MLflow's update_webhook."""
-    with database.atomic():
+    with work.write():
         webhook = find(workspace, webhook_id)
         changes = {}
         if name is not None:
@@ -238,7 +239,7 @@ def update(workspace, webhook_id, settings, name=None, description=None, url=Non
 
 def delete(workspace, webhook_id):
     """Soft delete, as MLflow; its pending deliveries are dropped."""
-    with database.atomic():
+    with work.write():
         find(workspace, webhook_id)
         now = now_ms()
         Webhook.update(deleted_timestamp=now, last_updated_timestamp=now).where(
@@ -378,7 +379,7 @@ def deliveries(status=None, workspace=None, limit=100):
 
 def retry(delivery_id):
     """Queue a delivery again (a failed one, after the receiver was fixed)."""
-    with database.atomic():
+    with work.write():
         updated = WebhookDelivery.update(status="pending", attempts=0, next_attempt_at=now_ms(),
                                          last_error=None).where(
             WebhookDelivery.delivery_id == delivery_id).execute()

@@ -5,8 +5,8 @@ from peewee import IntegrityError
 
 from peewee import fn
 
-from gateway import validation
-from gateway.db import database, prepared
+from gateway import validation, work
+from gateway.db import prepared
 from gateway.exceptions import AlreadyExists, Conflict, InvalidParameter, NotFound
 from gateway.models import (DEFAULT_WORKSPACE, SYSTEM_WORKSPACE, Grant, ModelAdapter,
                             RegisteredModel, Workspace, now_ms)
@@ -66,7 +66,7 @@ def create(name, description=None, default_artifact_root=None, admin=None, creat
                                "created")
     rule(name)
     try:
-        with database.atomic():
+        with work.write():
             row = Workspace.create(name=name, description=description,
                                    default_artifact_root=default_artifact_root or None,
                                    created_by=created_by, updated_by=created_by)
@@ -84,7 +84,7 @@ def update(name, updated_by=None, rule=validation.workspace_name, **changes):
         raise InvalidParameter("Workspace update must have at least one key")
     if "default_artifact_root" in changes:
         changes["default_artifact_root"] = changes["default_artifact_root"] or None
-    with database.atomic():
+    with work.write():
         get(name, rule)
         Workspace.update(last_updated_timestamp=now_ms(), updated_by=updated_by,
                          **changes).where(Workspace.name == name).execute()
@@ -101,7 +101,7 @@ def delete(name, mode="RESTRICT", rule=validation.workspace_name, tracking_store
     if mode not in DELETE_MODES:
         raise InvalidParameter(f"Invalid deletion mode '{mode}'. "
                                f"Must be one of: {', '.join(DELETE_MODES)}")
-    with database.atomic():
+    with work.write():
         get(name)
         models = RegisteredModel.select().where(RegisteredModel.workspace == name)
         if mode == "RESTRICT" and models.exists():

@@ -1,7 +1,6 @@
 """The MLflow face: the registry under /api/2.0/mlflow and /ajax-api/2.0/mlflow."""
 from flask import Blueprint
 
-from gateway import context, retry_tokens
 from gateway.errors import register_face
 from gateway.faces.mlflow import (model_versions, registered_models, server, tracking,
                                   webhooks, workspaces)
@@ -15,12 +14,7 @@ registry = Blueprint("registry", __name__)
 registry.register_blueprint(registered_models.bp)
 registry.register_blueprint(model_versions.bp)
 registry.register_blueprint(webhooks.bp)
-
-
-@registry.before_request
-def _scope_to_workspace():
-    context.current().workspace = workspaces.enter_from_header()
-    return retry_tokens.claim()
+registry.scope = workspaces.FROM_HEADER
 
 
 def init_app(app):

@@ -9,13 +9,14 @@ is replaced, never trusted); the caller's credentials stay here (the upstream ma
 GATEWAY_TRACKING_UPSTREAM_TOKEN). Bodies stream both ways. An unreachable upstream is 503 with
 Retry-After, a slow one 504; the upstream's own answers (its MLflow errors too) pass through.
 
-A write with an opc-retry-token is sent upstream once: it reserves the token first, a retry gets
-the stored answer and a concurrent duplicate waits for it. (A crash after the upstream answered
+A write with an opc-retry-token is sent upstream once: the pipeline reserves the token first (the
+views are declared `forwarding`), a retry gets the stored answer and a concurrent duplicate
+waits for it. (A crash after the upstream answered
 and before the answer was stored cannot be covered: once the reservation is older than the
 upstream timeout, a retry runs again.)
 
-The same forwarding serves the OCI face's mlops roots: that face enters its own scope, then
-calls send().
+The same forwarding serves the OCI face's mlops roots, in that face's scope: its view calls
+send().
 """
 import re
 from urllib.parse import quote
@@ -24,8 +25,8 @@ from flask import Blueprint, Response, current_app, request, stream_with_context
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import PathConverter
 
-from gateway import context, request_ids, retry_tokens, upstream
-from gateway.faces.mlflow.workspaces import HEADER, enter_from_header
+from gateway import context, request_ids, routes, upstream
+from gateway.faces.mlflow.workspaces import FROM_HEADER, HEADER
 
 ROOTS = ("/api/2.0/mlflow", "/api/3.0/mlflow", "/ajax-api/2.0/mlflow", "/ajax-api/3.0/mlflow",
          "/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
@@ -69,6 +70,7 @@ def init_app(app):
     """Forward the routes the gateway does not own; without an upstream, say how to set one."""
     app.url_map.converters["forwarded"] = ForwardedPath
     bp = Blueprint("tracking", __name__)  # made per app: its routes depend on the config
+    bp.scope = FROM_HEADER
     view = forward if app.config["TRACKING_UPSTREAM"] else not_configured
     add_forwarding(bp, view)
     for number, page in enumerate(PAGES):
@@ -88,23 +90,19 @@ def _is_search():
 
 
 def forwarding(view):
-    """Mark view as a forwarding catch-all: its POST searches only read (and gateway.asgi runs
-    it in its forwarding threads)."""
-    view.forwarding = True
+    """Mark view as a forwarding catch-all: its POST searches only read, its retry token is
+    reserved before it acts (and gateway.asgi runs it in its forwarding threads)."""
     view.read_only = _is_search
-    return view
+    return routes.forwarding(view)
 
 
 @forwarding
 def forward(root=None, rest=None):
-    """Enter the workspace the MLflow header names, then send the request upstream."""
-    context.current().workspace = enter_from_header()
-    if replay := retry_tokens.claim():  # a retried write is answered, not sent again
-        return replay
+    """Send the request upstream, into the workspace the MLflow header names."""
     return send(context.workspace())
 
 
-@forwarding
+@routes.scoped(routes.UNSCOPED)  # the same 404 in every workspace
 def not_configured(root=None, rest=None):
     raise NotFound(NO_UPSTREAM)  # 404 ENDPOINT_NOT_FOUND, as for any unknown route
 
@@ -116,8 +114,6 @@ def send(workspace, root=None):
                  safe="/:@!$&'()*+,;=~")
     if request.query_string:
         path += "?" + request.query_string.decode("latin-1")
-    if replay := retry_tokens.reserve():  # a concurrent duplicate waits for the first
-        return replay
     target = upstream.current()
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
     headers[request_ids.HEADER] = request_ids.current()  # one id here, upstream and in logs

@@ -3,18 +3,14 @@ delete) and /webhooks/<id>/test, per workspace. Managing webhooks needs the admi
 workspace: a webhook sends the workspace's events (and its secret's signatures) to a URL."""
 from flask import Blueprint, current_app
 
-from gateway import auth, context
+from gateway import context
 from gateway.delivery import test as send_test
 from gateway.faces.mlflow import schemas
 from gateway.faces.mlflow.parsing import parse
+from gateway.routes import requires
 from gateway.services import webhooks
 
-bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
-
-
-@bp.before_request
-def _admins_only():
-    auth.require(context.workspace(), "admin")
+bp = requires("admin")(Blueprint("webhooks", __name__, url_prefix="/webhooks"))
 
 
 def _settings():

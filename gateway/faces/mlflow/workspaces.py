@@ -1,29 +1,26 @@
 """MLflow's workspace API (/api/3.0/mlflow/workspaces) and the X-MLFLOW-WORKSPACE header."""
 from flask import Blueprint, Response, request
 
-from gateway import access, auth, retry_tokens, upstream
+from gateway import context, upstream
 from gateway.faces.mlflow import schemas
 from gateway.faces.mlflow.parsing import parse
 from gateway.models import DEFAULT_WORKSPACE
+from gateway.routes import Scope, requires, scoped
 from gateway.services import principals, workspaces
 
 HEADER = "X-MLFLOW-WORKSPACE"
 
+
+def _named_in_header(scope):
+    return request.headers.get(HEADER, "").strip() or DEFAULT_WORKSPACE
+
+
+# The registry's (and the tracking pass-through's) scope: the workspace the header names.
+FROM_HEADER = Scope(find=_named_in_header, resolve=workspaces.resolve)
+
 bp = Blueprint("workspaces", __name__, url_prefix="/workspaces")
-
-
-def enter_from_header(role=None):
-    """Enter the workspace the request's header names (default when absent)."""
-    name = request.headers.get(HEADER, "").strip() or DEFAULT_WORKSPACE
-    access.enter(name, role)
-    return workspaces.resolve(name)
-
-
-def _enter(workspace, role=None):
-    """Authorize and count the caller, then claim its retry token: a replay of a stored
-    answer is authorized and counted like any request. Returns the replay, if any."""
-    access.enter(workspace, role)
-    return retry_tokens.claim()
+# The workspace in the path (none for the collection: only the caller's own limit counts).
+bp.scope = Scope(find=lambda scope: request.view_args.get("workspace_name"))
 
 
 def _workspace(row):
@@ -33,44 +30,43 @@ def _workspace(row):
 @bp.get("")
 def list_all():
     """Every workspace the caller may read."""
-    access.count(None)
     rows = workspaces.list_all()
-    visible = set(auth.readable(w.name for w in rows))
+    visible = set(context.caller().readable(w.name for w in rows))
     rows = [w for w in rows if w.name in visible]
     return {"workspaces": schemas.workspaces_schema.dump(rows)}
 
 
 @bp.post("")
+@scoped(Scope(find=lambda scope: principals.ALL_WORKSPACES, resolve=lambda name: None))
+@requires("admin")
 def create():
     """Create a workspace (201, as MLflow); needs the admin role on every workspace ("*")."""
-    if replay := _enter(principals.ALL_WORKSPACES, "admin"):
-        return replay
     return _workspace(workspaces.create(**parse(schemas.create_workspace))), 201
 
 
 @bp.get("/<workspace_name>")
 def get(workspace_name):
     """One workspace."""
-    access.enter(workspace_name)
     return _workspace(workspaces.get(workspace_name))
 
 
 @bp.patch("/<workspace_name>")
+@requires("admin")
 def update(workspace_name):
     """Change a workspace's description or artifact root."""
-    if replay := _enter(workspace_name, "admin"):
-        return replay
     return _workspace(workspaces.update(workspace_name, **parse(schemas.update_workspace)))
 
 
+def _moving_models_into_default():
+    if request.args.get("mode") == "SET_DEFAULT":  # its models move into default: a write there
+        return [(DEFAULT_WORKSPACE, "writer")]
+    return []
+
+
 @bp.delete("/<workspace_name>")
+@requires("admin", also=_moving_models_into_default)
 def delete(workspace_name):
     """Delete a workspace (204, as MLflow); ?mode= RESTRICT, CASCADE or SET_DEFAULT."""
     mode = request.args.get("mode", "RESTRICT")
-    access.enter(workspace_name, "admin")
-    if mode == "SET_DEFAULT":  # its models move into default: that is a write there
-        auth.require(DEFAULT_WORKSPACE, "writer")
-    if replay := retry_tokens.claim():
-        return replay
     workspaces.delete(workspace_name, mode, tracking_store=upstream.store(workspace_name))
     return Response(status=204)

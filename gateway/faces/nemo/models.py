@@ -1,10 +1,13 @@
 """NeMo Platform's model entities and adapters: /apis/models/v2/workspaces/{workspace}/..."""
+import functools
+
 from flask import Blueprint, Response, current_app
 
-from gateway import access, auth, context, retry_tokens
+from gateway import context
 from gateway.faces.nemo import schemas
 from gateway.faces.nemo.filtering import from_request
 from gateway.faces.nemo.parsing import body, query
+from gateway.routes import Scope
 from gateway.services import adapters, model_entities, workspaces
 from gateway.validation import nemo_workspace_name
 
@@ -16,19 +19,16 @@ def _take_workspace(endpoint, values):
     context.current().namespace = values.pop("workspace")
 
 
-@bp.before_request
-def _scope():
-    scope = context.current()
-    access.enter(scope.namespace)
-    scope.workspace = workspaces.resolve(scope.namespace, nemo_workspace_name)
-    return retry_tokens.claim()
+bp.scope = Scope(find=lambda scope: scope.namespace,
+                 resolve=functools.partial(workspaces.resolve, rule=nemo_workspace_name))
 
 
 def _policy():
+    caller = context.caller()
     return model_entities.TrustPolicy(
-        admin=auth.holds(context.workspace(), "admin"),
+        admin=caller.holds(context.workspace(), "admin"),
         approved_filesets=tuple(current_app.config["TRUSTED_FILESETS"]),
-        can_read=lambda workspace: bool(auth.readable([workspace])))
+        can_read=lambda workspace: bool(caller.readable([workspace])))
 
 
 def _page(args, rows, total, pages, schema):

@@ -5,24 +5,32 @@ principals' grants, NeMo's Viewer/Editor/Admin being the gateway's reader/writer
 As NeMo: any authenticated principal may create a workspace and becomes its admin; Editors
 update it; Admins delete it and manage its members. Outsiders get 404, not 403.
 """
-from flask import Blueprint
+from flask import Blueprint, request
+from werkzeug.exceptions import HTTPException
 
-from gateway import access, auth, context, retry_tokens, upstream
-from gateway.exceptions import AlreadyExists
+from gateway import context, upstream
+from gateway.exceptions import AlreadyExists, GatewayError
+from gateway.faces.bodies import json_body
 from gateway.faces.nemo import workspace_schemas as schemas
 from gateway.faces.nemo.filtering import from_request
 from gateway.faces.nemo.parsing import body, query
+from gateway.routes import Scope, requires, scoped
 from gateway.services import members, workspaces
 from gateway.validation import nemo_workspace_name
 
 bp = Blueprint("nemo_workspaces", __name__, url_prefix="/apis/entities/v2/workspaces")
+# The workspace in the path, hidden from outsiders (none for the collection: only the caller's
+# own limit counts).
+bp.scope = Scope(find=lambda scope: request.view_args.get("name"), hide=True)
 
 
-def _enter(name, role):
-    """Authorize (hidden from outsiders) and count; then the retry token's replay, if any."""
-    context.current().workspace = name
-    access.enter(name, role, hide=True)
-    return retry_tokens.claim()
+def _name_to_create(scope):
+    """The name a create asks for, if the body has one (the view checks the body)."""
+    try:
+        name = json_body().get("name")
+    except (GatewayError, HTTPException):  # an unreadable body: the view answers it
+        return None
+    return name if isinstance(name, str) else None
 
 
 def _who():
@@ -30,14 +38,12 @@ def _who():
     return context.caller().name
 
 
+# As NeMo: any authenticated principal may create a workspace (counted against its name).
 @bp.post("")
+@scoped(Scope(find=_name_to_create, authorize=False))
 def create():
     """Create a workspace (201); the creator becomes its admin."""
     args = body(schemas.create_workspace)
-    context.current().workspace = args["name"]
-    access.count(args["name"])
-    if replay := retry_tokens.claim():
-        return replay
     if args["name"] in workspaces.BUILT_IN:
         raise AlreadyExists(f"Workspace '{args['name']}' already exists.")
     principal = context.caller().principal
@@ -51,10 +57,10 @@ def create():
 def list_all():
     """A page of the workspaces the caller may read, filtered and sorted."""
     args = query(schemas.list_workspaces)
-    access.count(None)
     everything = [row.name for row in workspaces.list_all()]
     rows, total, pages = workspaces.search(from_request(), args["sort"], args["page"],
-                                           args["page_size"], among=auth.readable(everything))
+                                           args["page_size"],
+                                           among=context.caller().readable(everything))
     return {"data": schemas.workspaces_schema.dump(rows),
             "pagination": {"page": args["page"], "page_size": args["page_size"],
                            "current_page_size": len(rows), "total_pages": pages,
@@ -65,25 +71,21 @@ def list_all():
 @bp.get("/<name>")
 def get(name):
     """One workspace."""
-    _enter(name, "reader")
     return schemas.workspace_schema.dump(workspaces.get(name, nemo_workspace_name))
 
 
 @bp.put("/<name>")
 def update(name):
     """Change a workspace's description (Editor)."""
-    if replay := _enter(name, "writer"):
-        return replay
     row = workspaces.update(name, updated_by=_who(), rule=nemo_workspace_name,
                             **body(schemas.update_workspace))
     return schemas.workspace_schema.dump(row)
 
 
 @bp.delete("/<name>")
+@requires("admin")
 def delete(name):
     """Delete a workspace and everything in it (Admin); NeMo's DeleteResponse."""
-    if replay := _enter(name, "admin"):
-        return replay
     row = workspaces.get(name, nemo_workspace_name)
     workspaces.delete(name, "CASCADE", rule=nemo_workspace_name,
                       tracking_store=upstream.store(name))
@@ -91,17 +93,16 @@ def delete(name):
 
 
 @bp.get("/<name>/members")
+@requires("admin")
 def list_members(name):
     """The workspace's members and their roles (Admin)."""
-    _enter(name, "admin")
     return {"data": schemas.members_schema.dump(members.list_all(name))}
 
 
 @bp.post("/<name>/members")
+@requires("admin")
 def add_member(name):
     """Grant a principal roles in the workspace (201)."""
-    if replay := _enter(name, "admin"):
-        return replay
     args = body(schemas.create_member)
     grant = members.add(name, args["principal"], schemas.role_of(args["roles"]),
                         granted_by=_who())
@@ -109,18 +110,16 @@ def add_member(name):
 
 
 @bp.put("/<name>/members/<path:principal>")
+@requires("admin")
 def update_member(name, principal):
     """Replace a member's roles."""
-    if replay := _enter(name, "admin"):
-        return replay
     roles = body(schemas.update_member)["roles"]
     return schemas.member_schema.dump(members.set_role(name, principal, schemas.role_of(roles)))
 
 
 @bp.delete("/<name>/members/<path:principal>")
+@requires("admin")
 def remove_member(name, principal):
     """Remove a member; NeMo's DeleteResponse."""
-    if replay := _enter(name, "admin"):
-        return replay
     members.remove(name, principal)
     return {"id": principal, "message": f"Member '{principal}' removed from workspace '{name}'"}

@@ -8,16 +8,17 @@ services.workspaces.platform_workspace(aiDataPlatformId). Versions remember the 
 they were created through. The rest of MLflow's API under these roots (experiments, runs,
 artifacts) goes to the tracking upstream, in the platform's workspace.
 """
-from flask import Blueprint, request
+from flask import Blueprint, current_app, request
 from marshmallow import ValidationError
 
-from gateway import access, context, retry_tokens, routes
+from gateway import context
 from gateway.errors import register_face
 from gateway.exceptions import InvalidParameter
 from gateway.faces.mlflow import model_versions, registered_models, server, tracking, webhooks
 from gateway.faces.bodies import json_body
 from gateway.faces.oci.errors import format_error
 from gateway.faces.oci.schemas import create_model_version_details
+from gateway.routes import Scope
 from gateway.services import workspaces
 
 API_VERSION = "/20260430"
@@ -56,7 +57,7 @@ def _mlops(name, forward):
     mlops.register_blueprint(server.bp)
     tracking.add_forwarding(mlops, forward)
     mlops.url_value_preprocessor(_take_path_values)
-    mlops.before_request(_scope)
+    mlops.scope = PLATFORM
     return mlops
 
 
@@ -72,23 +73,21 @@ def _take_path_values(endpoint, values):
     scope.workspace_key = values.pop("workspace_key", None)
 
 
-def _scope():
-    scope = context.current()
+def _platform(scope):
+    """The gateway workspace of the platform in the path (its path values checked first)."""
     _check_path_value("aiDataPlatformId", scope.namespace, 500)
     if scope.workspace_key is not None:
         _check_path_value("workspaceKey", scope.workspace_key, 255)
-    scope.workspace = workspaces.platform_workspace(scope.namespace)
-    if routes.is_open():  # health and version: no tenant entered, nothing counted or written
-        return None
-    # As OCI: a platform the caller cannot see is "not found", so its existence does not leak.
-    access.enter(scope.workspace, hide=True)
-    # Only an authorized write creates the platform's registry; reads (and OPTIONS, HEAD) of
-    # an unknown platform see an empty one.
-    if request.method in retry_tokens.MUTATING:
-        workspaces.platform_workspace(scope.namespace, create=True)
-    if check := BODY_CHECKS.get(routes.view()):
+    return workspaces.platform_workspace(scope.namespace)
+
+
+def _prepare():
+    """Once the caller may write here: the platform's registry exists (reads, OPTIONS and
+    HEAD of an unknown platform see an empty one), and OCI's own body limits hold."""
+    if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        workspaces.platform_workspace(context.current().namespace, create=True)
+    if check := BODY_CHECKS.get(current_app.view_functions.get(request.endpoint)):
         check()
-    return retry_tokens.claim()
 
 
 def _check_path_value(name, value, limit):
@@ -107,3 +106,6 @@ def _check_create_model_version():
 
 # OCI's own limits on a request body, checked (by view) before MLflow's view runs.
 BODY_CHECKS = {model_versions.create: _check_create_model_version}
+
+# As OCI: a platform the caller cannot see is "not found", so its existence does not leak.
+PLATFORM = Scope(find=_platform, hide=True, prepare=_prepare)

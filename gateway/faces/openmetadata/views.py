@@ -9,14 +9,13 @@ import json
 import jsonpatch
 from flask import Blueprint, jsonify, request
 
-from gateway import access, context, retry_tokens, routes
-from gateway.db import database
+from gateway import context, work
 from gateway.exceptions import (AlreadyExists, InvalidParameter, MalformedRequest, NotFound,
                                 PermissionDenied)
 from gateway.faces.bodies import json_body
 from gateway.faces.openmetadata import schemas
 from gateway.models import DEFAULT_WORKSPACE
-from gateway.routes import open_route
+from gateway.routes import Scope, open_route
 from gateway.services import catalog, workspaces
 from gateway.validation import nemo_workspace_name
 
@@ -34,15 +33,10 @@ def _take_workspace(endpoint, values):
     context.current().namespace = (values or {}).pop("workspace", DEFAULT_WORKSPACE)
 
 
-@bp.before_request
-def _scope():
-    if routes.is_open():
-        return None
-    # A workspace named in the path is hidden from outsiders (404, as on OCI's and NeMo's).
-    scope = context.current()
-    access.enter(scope.namespace, hide=scope.namespace != DEFAULT_WORKSPACE)
-    scope.workspace = workspaces.resolve(scope.namespace, nemo_workspace_name)
-    return retry_tokens.claim()
+# A workspace named in the path is hidden from outsiders (404, as on OCI's and NeMo's).
+bp.scope = Scope(find=lambda scope: scope.namespace,
+                 resolve=functools.partial(workspaces.resolve, rule=nemo_workspace_name),
+                 hide=lambda name: name != DEFAULT_WORKSPACE)
 
 
 @bp.get("/system/version")
@@ -203,7 +197,7 @@ def _collection_routes(collection, kind):
         passed, failed = [], []
         for item in requests_:
             try:
-                with database.atomic():  # a savepoint: a failed row leaves nothing behind
+                with work.write():  # a savepoint: a failed row leaves nothing behind
                     _, change = _put(kind, item)
                 passed.append({"request": item, "status": 200 if change != "entityCreated"
                                else 201, "message": change})
