@@ -27,7 +27,7 @@ from werkzeug.exceptions import HTTPException
 
 from gateway.app import create_app
 from gateway.delivery import start
-from gateway.faces.mlflow.tracking import body_limit, might_forward
+from gateway.faces.mlflow_api.tracking import body_limit, might_forward
 
 
 def create_asgi_app(config=None):

@@ -4,7 +4,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, current_app
 from marshmallow import Schema, fields
 
-from gateway.faces.mlflow import schemas as mlflow
+from gateway.faces.mlflow_api import schemas as mlflow
 from gateway.faces.nemo import schemas as nemo
 from gateway.faces.nemo import workspace_schemas as nemo_ws
 from gateway.faces.openmetadata import schemas as om

@@ -35,7 +35,7 @@ def test_invalid_request_ids_are_400_with_a_fresh_id(client, bad):
 
 
 def test_log_lines_carry_the_request_id(app, client, caplog, monkeypatch):
-    from gateway.faces.mlflow import server
+    from gateway.faces.mlflow_api import server
 
     def explode():
         raise RuntimeError("boom")

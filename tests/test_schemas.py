@@ -5,7 +5,7 @@ import pytest
 from marshmallow import fields
 
 from gateway.faces.dumping import compiled_dump
-from gateway.faces.mlflow import schemas
+from gateway.faces.mlflow_api import schemas
 from gateway.services import model_versions, registered_models
 
 WS = "default"

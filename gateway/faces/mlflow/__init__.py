@@ -2,9 +2,11 @@
 from flask import Blueprint
 
 from gateway.errors import register_face
-from gateway.faces.mlflow import (model_versions, registered_models, server, tracking,
-                                  webhooks, workspaces)
-from gateway.faces.mlflow.errors import format_error
+from gateway.faces.mlflow import workspaces
+from gateway.faces.mlflow_api import (model_versions, registered_models, server, tracking,
+                                      webhooks)
+from gateway.faces.mlflow_api.errors import format_error
+from gateway.faces.mlflow_api.scope import FROM_HEADER
 from gateway.services.sources import HostPolicy
 
 REGISTRY_ROOTS = {"api": "/api/2.0/mlflow", "ajax": "/ajax-api/2.0/mlflow"}
@@ -14,7 +16,7 @@ registry = Blueprint("registry", __name__)
 registry.register_blueprint(registered_models.bp)
 registry.register_blueprint(model_versions.bp)
 registry.register_blueprint(webhooks.bp)
-registry.scope = workspaces.FROM_HEADER
+registry.scope = FROM_HEADER
 
 
 def init_app(app):

@@ -1,22 +1,12 @@
-"""MLflow's workspace API (/api/3.0/mlflow/workspaces) and the X-MLFLOW-WORKSPACE header."""
+"""MLflow's workspace API (/api/3.0/mlflow/workspaces)."""
 from flask import Blueprint, Response, request
 
 from gateway import context, upstream
-from gateway.faces.mlflow import schemas
-from gateway.faces.mlflow.parsing import parse
+from gateway.faces.mlflow_api import schemas
+from gateway.faces.mlflow_api.parsing import parse
 from gateway.models import DEFAULT_WORKSPACE
 from gateway.routes import Scope, requires, scoped
 from gateway.services import principals, workspaces
-
-HEADER = "X-MLFLOW-WORKSPACE"
-
-
-def _named_in_header(scope):
-    return request.headers.get(HEADER, "").strip() or DEFAULT_WORKSPACE
-
-
-# The registry's (and the tracking pass-through's) scope: the workspace the header names.
-FROM_HEADER = Scope(find=_named_in_header, resolve=workspaces.resolve)
 
 bp = Blueprint("workspaces", __name__, url_prefix="/workspaces")
 # The workspace in the path (none for the collection: only the caller's own limit counts).

@@ -14,7 +14,8 @@ from marshmallow import ValidationError
 from gateway import context
 from gateway.errors import register_face
 from gateway.exceptions import InvalidParameter
-from gateway.faces.mlflow import model_versions, registered_models, server, tracking, webhooks
+from gateway.faces.mlflow_api import (model_versions, registered_models, server, tracking,
+                                      webhooks)
 from gateway.faces.bodies import json_body
 from gateway.faces.oci.errors import format_error
 from gateway.faces.oci.schemas import create_model_version_details

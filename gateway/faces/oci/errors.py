@@ -1,5 +1,5 @@
 """OCI's error body: {"code", "message"}, plus MLflow's error_code for the MLflow client."""
-from gateway.faces.mlflow.errors import format_error as mlflow_format
+from gateway.faces.mlflow_api.errors import format_error as mlflow_format
 
 _CODES = {
     "invalid": "InvalidParameter",

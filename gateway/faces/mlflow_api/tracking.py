@@ -26,7 +26,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.routing import PathConverter
 
 from gateway import context, request_ids, routes, upstream
-from gateway.faces.mlflow.workspaces import FROM_HEADER, HEADER
+from gateway.faces.mlflow_api.scope import FROM_HEADER, HEADER
 
 ROOTS = ("/api/2.0/mlflow", "/api/3.0/mlflow", "/ajax-api/2.0/mlflow", "/ajax-api/3.0/mlflow",
          "/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")

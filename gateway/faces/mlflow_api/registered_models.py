@@ -2,8 +2,8 @@
 from flask import Blueprint
 
 from gateway import context
-from gateway.faces.mlflow import schemas
-from gateway.faces.mlflow.parsing import if_match, parse
+from gateway.faces.mlflow_api import schemas
+from gateway.faces.mlflow_api.parsing import if_match, parse
 from gateway.routes import read_only
 from gateway.services import etags, model_versions, registered_models
 

@@ -5,8 +5,8 @@ from flask import Blueprint, current_app
 
 from gateway import context
 from gateway.delivery import test as send_test
-from gateway.faces.mlflow import schemas
-from gateway.faces.mlflow.parsing import parse
+from gateway.faces.mlflow_api import schemas
+from gateway.faces.mlflow_api.parsing import parse
 from gateway.routes import requires
 from gateway.services import webhooks
 

@@ -2,8 +2,8 @@
 from flask import Blueprint, current_app
 
 from gateway import context, upstream
-from gateway.faces.mlflow import schemas
-from gateway.faces.mlflow.parsing import if_match, parse
+from gateway.faces.mlflow_api import schemas
+from gateway.faces.mlflow_api.parsing import if_match, parse
 from gateway.services import etags, model_versions
 
 bp = Blueprint("model_versions", __name__, url_prefix="/model-versions")
