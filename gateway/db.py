@@ -227,6 +227,35 @@ class prepared:
         return self.compiled[key]
 
 
+class prepared_insert:
+    """The INSERT of one `model` row, prepared: every column but the key, in the model's order,
+    so a new column needs no edit here.
+
+    A column a call leaves out gets its field's default, a callable one called for each row (a
+    prepared query would freeze it). With on_conflict_ignore, a row the unique keys refuse is
+    not inserted and the call returns []; else [(id,)]. Values must be what the driver takes
+    as they are (see prepared).
+    """
+
+    def __init__(self, model, on_conflict_ignore=False):
+        self.fields = [field for field in model._meta.sorted_fields if not field.primary_key]
+        self.names = {field.name for field in self.fields}
+
+        def build(*markers):
+            query = model.insert(dict(zip(self.fields, markers)))
+            if on_conflict_ignore:
+                query = query.on_conflict_ignore()
+            return query.returning(model._meta.primary_key)
+        self.query = prepared(build, rows="tuples")
+
+    def __call__(self, **values):
+        if not values.keys() <= self.names:
+            raise TypeError(f"no such columns: {sorted(values.keys() - self.names)}")
+        return self.query(*(values[field.name] if field.name in values
+                            else field.default() if callable(field.default) else field.default
+                            for field in self.fields))
+
+
 def _dicts(cursor):
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row)) for row in cursor.fetchall()]

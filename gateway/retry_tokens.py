@@ -29,7 +29,7 @@ from flask import Response, current_app, request
 from peewee import InterfaceError, InternalError, OperationalError
 
 from gateway import errors, events
-from gateway.db import database, prepared
+from gateway.db import database, prepared, prepared_insert
 from gateway.exceptions import (Conflict, GatewayError, IncorrectState,
                                 InvalidatedRetryToken, InvalidParameter)
 from gateway.models import DELETED_STAGE, ModelVersion, RegisteredModel, RetryToken, now_ms
@@ -97,9 +97,10 @@ def reserve(scope):
     while True:
         now = now_ms()
         with database.atomic():
-            taken = _insert_token(claim.caller, claim.token, claim.fingerprint, now,
-                                  now + current_app.config["RETRY_TOKEN_TTL_SECONDS"] * 1000,
-                                  None, None, None, None, None, scope.workspace)
+            taken = _insert_token(caller=claim.caller, token=claim.token,
+                                  fingerprint=claim.fingerprint, created_at=now,
+                                  expires_at=now + current_app.config["RETRY_TOKEN_TTL_SECONDS"]
+                                  * 1000, workspace=scope.workspace)
         if taken:
             claim.reserved = True
             return None
@@ -191,10 +192,12 @@ def _insert_or_get(claim, unit, response, workspace):
     kind, row_id = unit.created or (None, None)
     headers = _replayed_headers(response)
     # ON CONFLICT DO NOTHING: a taken token returns no row instead of aborting the transaction.
-    if _insert_token(claim.caller, claim.token, claim.fingerprint, now,
-                     now + current_app.config["RETRY_TOKEN_TTL_SECONDS"] * 1000,
-                     response.status_code, response.get_data(as_text=True), json.dumps(headers),
-                     kind, row_id, workspace):
+    if _insert_token(caller=claim.caller, token=claim.token, fingerprint=claim.fingerprint,
+                     created_at=now,
+                     expires_at=now + current_app.config["RETRY_TOKEN_TTL_SECONDS"] * 1000,
+                     status=response.status_code, body=response.get_data(as_text=True),
+                     headers=json.dumps(headers), resource_kind=kind, resource_id=row_id,
+                     workspace=workspace):
         return None
     earlier = _find_token(claim.caller, claim.token)
     if earlier.expires_at > now:
@@ -203,12 +206,8 @@ def _insert_or_get(claim, unit, response, workspace):
     return _insert_or_get(claim, unit, response, workspace)
 
 
-_TOKEN_COLUMNS = ("caller", "token", "fingerprint", "created_at", "expires_at", "status", "body",
-                  "headers", "resource_kind", "resource_id", "workspace")
 # Prepared: it runs while SQLite's write lock is held.
-_insert_token = prepared(lambda *values: RetryToken.insert(
-    {getattr(RetryToken, column): value for column, value in zip(_TOKEN_COLUMNS, values)}
-).on_conflict_ignore().returning(RetryToken.id), rows="tuples")
+_insert_token = prepared_insert(RetryToken, on_conflict_ignore=True)
 _select_token = prepared(lambda caller, token: RetryToken.select().where(
     (RetryToken.caller == caller) & (RetryToken.token == token)), rows="dicts")
 

@@ -186,3 +186,25 @@ def test_upgrade_9_fills_workspace_ids_prompt_flags_and_makes_adapter_names_uniq
         assert migrations.upgrade() == []
     finally:
         database.close()
+
+
+def test_a_prepared_insert_takes_every_column_of_its_model_and_fresh_defaults(app):
+    # The seam the hot inserts go through: a column added to the model needs no edit there,
+    # and callable defaults (now_ms) are called per row, not frozen at the first compile.
+    from gateway.db import database, prepared_insert
+    from gateway.models import RetryToken
+
+    insert = prepared_insert(RetryToken, on_conflict_ignore=True)
+    assert [field.name for field in insert.fields] == [
+        field.name for field in RetryToken._meta.sorted_fields if field.name != "id"]
+    with app.app_context(), database.connection_context():
+        [(first,)] = insert(caller="ann", token="t1", fingerprint="f", expires_at=1)
+        time.sleep(0.01)
+        [(second,)] = insert(caller="ann", token="t2", fingerprint="f", expires_at=1)
+        assert insert(caller="ann", token="t1", fingerprint="other", expires_at=1) == []
+        rows = {row.token: row for row in RetryToken.select()}
+        assert (rows["t1"].id, rows["t2"].id) == (first, second)
+        assert rows["t2"].created_at > rows["t1"].created_at  # now_ms, called per row
+        assert rows["t1"].fingerprint == "f" and rows["t1"].status is None
+        with pytest.raises(TypeError, match="no such columns"):
+            insert(caller="ann", tokn="t3", fingerprint="f", expires_at=1)

@@ -3,7 +3,7 @@
 from gateway import validation, work
 from gateway.search import (MODEL_VERSIONS, make_page_token, parse_filter, parse_order_by,
                             parse_page_token)
-from gateway.db import dict_rows, is_sqlite, prepared
+from gateway.db import dict_rows, is_sqlite, prepared, prepared_insert
 from gateway.exceptions import InvalidParameter, MissingParameter, NotFound
 from gateway.models import (DELETED_STAGE, ModelAlias, ModelVersion, ModelVersionTag,
                             RegisteredModel, now_ms)
@@ -98,14 +98,7 @@ _bump_last_version = prepared(lambda workspace, name, now: (
                            last_updated_timestamp=now)
     .where(RegisteredModel.workspace == workspace, RegisteredModel.name == name)
     .returning(RegisteredModel.id, RegisteredModel.last_version)), rows="tuples")
-# Every column is given: a prepared insert would freeze callable defaults such as now_ms.
-_VERSION_COLUMNS = ("registered_model", "version", "creation_timestamp",
-                    "last_updated_timestamp", "description", "source", "storage_location",
-                    "run_id", "run_link", "model_id", "user_id", "workspace_key",
-                    "current_stage", "status")
-_insert_version = prepared(lambda *values: ModelVersion.insert(
-    {getattr(ModelVersion, column): value for column, value in zip(_VERSION_COLUMNS, values)}
-).returning(ModelVersion.id), rows="tuples")
+_insert_version = prepared_insert(ModelVersion)
 
 
 def create(workspace, name, source, run_id=None, tags=(), run_link="", description="",
@@ -145,7 +138,7 @@ def create(workspace, name, source, run_id=None, tags=(), run_link="", descripti
                   "storage_location": storage, "run_id": run_id or "",
                   "run_link": run_link or "", "model_id": model_id, "user_id": user_id,
                   "workspace_key": workspace_key, "current_stage": "None", "status": "READY"}
-        [(version_id,)] = _insert_version(*(fields[column] for column in _VERSION_COLUMNS))
+        [(version_id,)] = _insert_version(**fields)
         if tags:
             ModelVersionTag.insert_many([{"model_version": version_id, "key": k, "value": v}
                                          for k, v in tags.items()]).execute()
