@@ -121,6 +121,32 @@ def test_health_and_version_under_mlops(client):
     assert client.get(f"{root}/api/3.0/mlflow/server-info").json["workspaces_enabled"] is True
 
 
+@pytest.mark.parametrize("body", [
+    {"name": "m", "source": "s3://b/m"},
+    {"name": "m", "source": "s3://b/m", "run_id": None, "description": None, "other": 1},
+    {"name": "m" * 255, "source": "s" * 500, "run_id": "r" * 32, "model_id": "i" * 36},
+    {"name": "m", "source": "s3://b/m", "tags": []},
+    {"name": "m" * 256, "source": "s3://b/m"}, {"name": "", "source": "s3://b/m"},
+    {"name": None, "source": "s3://b/m"}, {"name": 7, "source": "s3://b/m"},
+    {"name": "m\x00", "source": "s3://b/m"}, {"name": "m", "source": "s3://b/m", "run_id": ""},
+    {"name": "m", "source": "s3://b/m", "description": "d" * 5001},
+    {"name": "m", "source": "s3://b/m", "tags": [{"key": "k", "value": "v"}]},
+    {"name": "m", "source": "s3://b/m", "tags": [{"key": "k"}] * 21},
+])
+def test_the_quick_look_at_oci_limits_never_passes_what_the_schema_refuses(body):
+    from marshmallow import ValidationError
+    from gateway.faces.oci.schemas import create_model_version_details, plainly_within_limits
+    try:
+        create_model_version_details.load(body)
+        valid = True
+    except ValidationError:
+        valid = False
+    quick = plainly_within_limits(body)
+    assert not quick or valid  # a quick pass is always a schema pass
+    if "tags" not in body or not body["tags"]:
+        assert quick == valid  # and without tags it decides exactly as the schema does
+
+
 def test_oci_limits_on_a_version_create_apply_on_both_roots(client, oci):
     """CreateModelVersionDetails: OCI's own limits, checked before MLflow's view runs."""
     oci.model("m")

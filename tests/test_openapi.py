@@ -40,7 +40,10 @@ def test_schemathesis_finds_no_500_and_no_answer_off_the_document(fuzz_server):
     result = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "run", f"{fuzz_server.url}/openapi.json",
          "--max-examples", "20", "--seed", "1", "--mode", "all", "--no-shrink",
-         "--exclude-checks", "positive_data_acceptance", "--request-timeout", "10"],
+         "--exclude-checks", "positive_data_acceptance", "--request-timeout", "10",
+         # Hypothesis's "generation too slow" is about this machine's load, not the server: it
+         # failed one run of this seed on a busy machine and passed the rerun.
+         "--suppress-health-check", "too_slow"],
         capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout[-4000:]
+    assert result.returncode == 0, result.stdout[-8000:]
     assert " passed" in result.stdout and "failures" not in result.stdout.split("SUMMARY")[-1]

@@ -1,14 +1,15 @@
 """Entity tags: a digest of everything a client can see of a model or version."""
 import hashlib
-import json
+
+import orjson
 
 from gateway.exceptions import PreconditionFailed
 
 
 def _digest(parts):
     """A strong entity-tag, quoted as RFC 9110 wants it ("...")."""
-    text = json.dumps(parts, sort_keys=True, separators=(",", ":"))
-    return '"' + hashlib.sha256(text.encode()).hexdigest()[:32] + '"'
+    text = orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)
+    return '"' + hashlib.sha256(text).hexdigest()[:32] + '"'
 
 
 def _opaque(tag):

@@ -18,7 +18,7 @@ from gateway.faces.mlflow_api import (model_versions, registered_models, server,
                                       webhooks)
 from gateway.faces.bodies import json_body
 from gateway.faces.oci.errors import format_error
-from gateway.faces.oci.schemas import create_model_version_details
+from gateway.faces.oci.schemas import create_model_version_details, plainly_within_limits
 from gateway.routes import Scope
 from gateway.services import workspaces
 
@@ -98,8 +98,11 @@ def _check_path_value(name, value, limit):
 
 
 def _check_create_model_version():
+    body = json_body()
+    if plainly_within_limits(body):
+        return
     try:
-        create_model_version_details.load(json_body())
+        create_model_version_details.load(body)
     except ValidationError as error:
         field, problems = next(iter(error.messages.items()))
         raise InvalidParameter(f"Invalid CreateModelVersionDetails.{field}: {problems}") from None
