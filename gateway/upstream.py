@@ -99,15 +99,14 @@ class Upstream:
         """Create workspace upstream unless this worker knows it is there; True if known."""
         if workspace in self.known_workspaces:
             return True
-        path = "/api/3.0/mlflow/workspaces"
-        found = self.call("GET", f"{path}/{quote(workspace, safe='')}", self.auth)
+        found = self.call("GET", _workspace_path(workspace), self.auth)
         if found.status == 404:
-            made = self.call("POST", path, {**self.auth, "Content-Type": "application/json"},
+            made = self.call("POST", _WORKSPACES, {**self.auth, "Content-Type": "application/json"},
                              json.dumps({"name": workspace}).encode())
-            if made.status >= 400 and b"RESOURCE_ALREADY_EXISTS" not in made.data:
+            code, message = _error_of(made.data)
+            if made.status >= 400 and code != "RESOURCE_ALREADY_EXISTS":
                 raise Unavailable(f"The MLflow tracking server refused workspace "
-                                  f"'{workspace}': {made.data[:200].decode(errors='replace')}",
-                                  retry_after=2)
+                                  f"'{workspace}': {message}", retry_after=2)
         elif found.status >= 400:
             raise Unavailable(f"The MLflow tracking server answered {found.status} for "
                               f"workspace '{workspace}'", retry_after=2)
@@ -119,11 +118,11 @@ class Upstream:
         experiments and runs go, or move to default, or a RESTRICT refuses while any remain).
         A workspace the upstream never had is fine."""
         self.known_workspaces.discard(workspace)
-        answer = self.call("DELETE", f"/api/3.0/mlflow/workspaces/{quote(workspace, safe='')}"
-                           f"?{urlencode({'mode': mode})}", self.auth)
+        answer = self.call("DELETE", f"{_workspace_path(workspace)}?{urlencode({'mode': mode})}",
+                           self.auth)
         if answer.status in (200, 204, 404):
             return
-        code, message = _error(answer)
+        code, message = _error_of(answer.data)
         # MLflow refuses a RESTRICT (or a SET_DEFAULT clash) with INVALID_STATE, a 500.
         if answer.status < 500 or code == "INVALID_STATE":
             raise Conflict(f"Cannot delete workspace '{workspace}': the MLflow tracking server "
@@ -132,23 +131,28 @@ class Upstream:
                           f"workspace '{workspace}': {message}", retry_after=2)
 
 
+_WORKSPACES = "/api/3.0/mlflow/workspaces"
+
+
+def _workspace_path(workspace):
+    return f"{_WORKSPACES}/{quote(workspace, safe='')}"
+
+
 def _missing_workspace(content, workspace):
     """Whether an upstream 404 says that workspace does not exist (MLflow's answer to a call
     into a workspace it does not know)."""
+    code, message = _error_of(content)
+    return code is not None and message == f"Workspace '{workspace}' not found"
+
+
+def _error_of(content):
+    """(error_code, message) of an MLflow error body; (None, its first 200 characters) when
+    it is not one."""
     try:
         error = json.loads(content)
-    except ValueError:
-        return False
-    return isinstance(error, dict) and error.get("message") == f"Workspace '{workspace}' not found"
-
-
-def _error(answer):
-    """(error_code, message) of an MLflow error answer (whatever it sent, if not one)."""
-    try:
-        error = json.loads(answer.data)
-        return error.get("error_code"), error["message"]
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None, answer.data[:200].decode(errors="replace")
+        return error["error_code"], error["message"]
+    except (ValueError, KeyError, TypeError):
+        return None, content[:200].decode(errors="replace")
 
 
 def finish(answer):
