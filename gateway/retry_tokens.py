@@ -33,11 +33,11 @@ from gateway.db import database, prepared, prepared_insert
 from gateway.exceptions import (Conflict, GatewayError, IncorrectState,
                                 InvalidatedRetryToken, InvalidParameter)
 from gateway.models import DELETED_STAGE, ModelVersion, RegisteredModel, RetryToken, now_ms
+from gateway.routes import MUTATING
 from gateway.work import UnitOfWork
 
 log = logging.getLogger(__name__)
 HEADER = "opc-retry-token"
-MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 _REPLAYED_HEADERS = ("Content-Type", "etag")
 # Refused before the action ran and likely to change on retry: not remembered.
 _NOT_REMEMBERED = {401, 403, 429}
@@ -52,7 +52,8 @@ def fingerprint():
 
 
 class _Claim:
-    """This request's retry token: whose, and what request it stands for."""
+    """This request's retry token: whose, and what request it stands for; whether it was
+    reserved (a forwarded call) and that reservation answered."""
 
     def __init__(self, token, caller):
         self.token, self.caller, self.fingerprint = token, caller, fingerprint()
@@ -99,8 +100,7 @@ def reserve(scope):
         with database.atomic():
             taken = _insert_token(caller=claim.caller, token=claim.token,
                                   fingerprint=claim.fingerprint, created_at=now,
-                                  expires_at=now + current_app.config["RETRY_TOKEN_TTL_SECONDS"]
-                                  * 1000, workspace=scope.workspace)
+                                  expires_at=_expiry(now), workspace=scope.workspace)
         if taken:
             claim.reserved = True
             return None
@@ -162,26 +162,29 @@ def record(scope, response):
     if claim.reserved:
         return _record_reserved(claim, response)
     unit = scope.work
-    if not _remembered(response):  # release() rolls back what it wrote
+    if not _remembered(response):  # the pipeline's close() rolls back what it wrote
         return response
     try:
         if not unit.begun:  # nothing was written: remember the answer all the same
             unit.begin()
         earlier = _insert_or_get(claim, unit, response, scope.workspace)
         if earlier is None:
-            claim.finished = True
             unit.commit()  # now, not after the access log
             return response
-    except (OperationalError, InterfaceError) as error:  # release() rolls back what is left
+    except (OperationalError, InterfaceError) as error:  # close() rolls back what is left
         return errors.database_error(error)
     except InternalError:  # PostgreSQL: the request's transaction failed earlier (a 4xx for
         return response    # a value out of range, say): its answer is not remembered
-    claim.finished = True
     unit.rollback()  # the token's first request won: undo what this one did
     try:
         return _replay(earlier, claim)
     except GatewayError as error:  # e.g. the same token on a different request
         return errors.render(error)
+
+
+def _expiry(now):
+    """When a token taken at `now` (ms) expires."""
+    return now + current_app.config["RETRY_TOKEN_TTL_SECONDS"] * 1000
 
 
 def _insert_or_get(claim, unit, response, workspace):
@@ -193,9 +196,7 @@ def _insert_or_get(claim, unit, response, workspace):
     headers = _replayed_headers(response)
     # ON CONFLICT DO NOTHING: a taken token returns no row instead of aborting the transaction.
     if _insert_token(caller=claim.caller, token=claim.token, fingerprint=claim.fingerprint,
-                     created_at=now,
-                     expires_at=now + current_app.config["RETRY_TOKEN_TTL_SECONDS"] * 1000,
-                     status=response.status_code, body=response.get_data(as_text=True),
+                     created_at=now, expires_at=_expiry(now), status=response.status_code, body=response.get_data(as_text=True),
                      headers=json.dumps(headers), resource_kind=kind, resource_id=row_id,
                      workspace=workspace):
         return None

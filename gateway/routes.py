@@ -24,6 +24,10 @@ from typing import Callable
 
 from flask import request
 
+# The methods that change something (what an opc-retry-token guards, what may create an OCI
+# platform's registry).
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
 
 @dataclass(frozen=True, slots=True)
 class Scope:
@@ -49,6 +53,12 @@ class Scope:
     prepare: Callable | None = None
 
 
+def from_path(key):
+    """A Scope.find for a workspace named by the route's `key` path value (None on routes
+    without it: the collection)."""
+    return lambda scope: request.view_args.get(key)
+
+
 # A route that acts in no workspace: only the caller's own rate limit counts.
 UNSCOPED = Scope(find=lambda scope: None)
 
@@ -67,7 +77,7 @@ class Route:
         """The declared role, else reader for reads, writer for changes."""
         if self.role is not None:
             return self.role
-        if request.method in ("GET", "HEAD", "OPTIONS"):
+        if request.method in ("GET", "HEAD"):
             return "reader"
         flag = self.read_only
         return "reader" if (flag() if callable(flag) else flag) else "writer"

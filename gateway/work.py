@@ -64,11 +64,6 @@ class _Rollback(Exception):
     """Marks the unit's transaction for rollback."""
 
 
-def current():
-    """The request's unit of work, or None."""
-    return context.current().work
-
-
 def write():
     """Where a service writes: a savepoint in the request's unit of work, or a transaction of
     its own when there is none."""

@@ -5,12 +5,12 @@ from gateway import context, upstream
 from gateway.faces.mlflow_api import schemas
 from gateway.faces.mlflow_api.parsing import parse
 from gateway.models import DEFAULT_WORKSPACE
-from gateway.routes import Scope, requires, scoped
+from gateway.routes import Scope, from_path, requires, scoped
 from gateway.services import principals, workspaces
 
 bp = Blueprint("workspaces", __name__, url_prefix="/workspaces")
 # The workspace in the path (none for the collection: only the caller's own limit counts).
-bp.scope = Scope(find=lambda scope: request.view_args.get("workspace_name"))
+bp.scope = Scope(find=from_path("workspace_name"))
 
 
 def _workspace(row):

@@ -5,7 +5,7 @@ principals' grants, NeMo's Viewer/Editor/Admin being the gateway's reader/writer
 As NeMo: any authenticated principal may create a workspace and becomes its admin; Editors
 update it; Admins delete it and manage its members. Outsiders get 404, not 403.
 """
-from flask import Blueprint, request
+from flask import Blueprint
 from werkzeug.exceptions import HTTPException
 
 from gateway import context, upstream
@@ -14,14 +14,14 @@ from gateway.faces.bodies import json_body
 from gateway.faces.nemo import workspace_schemas as schemas
 from gateway.faces.nemo.filtering import from_request
 from gateway.faces.nemo.parsing import body, query
-from gateway.routes import Scope, requires, scoped
+from gateway.routes import Scope, from_path, requires, scoped
 from gateway.services import members, workspaces
 from gateway.validation import nemo_workspace_name
 
 bp = Blueprint("nemo_workspaces", __name__, url_prefix="/apis/entities/v2/workspaces")
 # The workspace in the path, hidden from outsiders (none for the collection: only the caller's
 # own limit counts).
-bp.scope = Scope(find=lambda scope: request.view_args.get("name"), hide=True)
+bp.scope = Scope(find=from_path("name"), hide=True)
 
 
 def _name_to_create(scope):

@@ -19,7 +19,7 @@ from gateway.faces.mlflow_api import (model_versions, registered_models, server,
 from gateway.faces.bodies import json_body
 from gateway.faces.oci.errors import format_error
 from gateway.faces.oci.schemas import create_model_version_details, plainly_within_limits
-from gateway.routes import Scope
+from gateway.routes import MUTATING, Scope
 from gateway.services import workspaces
 
 API_VERSION = "/20260430"
@@ -85,7 +85,7 @@ def _platform(scope):
 def _prepare():
     """Once the caller may write here: the platform's registry exists (reads, OPTIONS and
     HEAD of an unknown platform see an empty one), and OCI's own body limits hold."""
-    if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+    if request.method in MUTATING:
         workspaces.platform_workspace(context.current().namespace, create=True)
     if check := BODY_CHECKS.get(current_app.view_functions.get(request.endpoint)):
         check()
